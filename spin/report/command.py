@@ -1,0 +1,93 @@
+"""`spin report`: the registry of reported numbers, and every table and figure from results files.
+
+Matplotlib is imported only when figures are drawn, so `spin --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+HELP = "Print the reported numbers, or regenerate every table, figure and the HTML report from results JSON."
+EXAMPLE = "spin report --results-dir runs/zephyr/results --output-dir reports/zephyr"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `spin report`."""
+    parser.add_argument("--reported", action="store_true",
+                        help="print the registry of reported numbers (long form) and exit")  # fmt: skip
+    parser.add_argument("--format", choices=("csv", "md", "json"), default="csv",
+                        help="output format for --reported (default: csv)")  # fmt: skip
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="directory searched recursively for spin-results/1 and spin-dynamics/1 "
+                        "JSON files; omit for the reported-only build")  # fmt: skip
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="where comparison.csv, tables/, figures/ and index.html go")  # fmt: skip
+    parser.add_argument("--reported-dir", type=Path, default=None,
+                        help="directory holding reported_results.csv (default: reports/reported "
+                        "in the repository, or $SPIN_REPORTED_DIR)")  # fmt: skip
+    parser.add_argument("--tolerance-se", type=float, default=2.0,
+                        help="within_tolerance: |delta| <= this many standard errors of ours (default 2)")  # fmt: skip
+    parser.add_argument("--tolerance-abs", type=float, default=None,
+                        help="points of tolerance where ours has no stderr (default: leave the verdict empty)")  # fmt: skip
+
+
+def print_reported(fmt: str, reported_dir: Path | None, stream=sys.stdout) -> None:
+    """Print the registry in long form as csv, md or json."""
+    from spin.report import registry
+
+    df = registry.long_form(registry.load(reported_dir))
+    if fmt == "csv":
+        df.to_csv(stream, index=False)
+    elif fmt == "md":
+        stream.write(df.astype(object).where(df.notna(), "").to_markdown(index=False) + "\n")
+    else:
+        records = json.loads(df.to_json(orient="records"))
+        stream.write(json.dumps(records, indent=1, ensure_ascii=False) + "\n")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run `spin report`."""
+    from spin.errors import SpinError
+
+    if args.reported:
+        print_reported(args.format, args.reported_dir)
+        return 0
+    if args.output_dir is None:
+        raise SpinError("give --output-dir (or --reported to print the registry)")
+    from spin.report.build import Build
+
+    build = Build(args.output_dir, reported_dir=args.reported_dir, results_dir=args.results_dir,
+                  k_se=args.tolerance_se, absolute=args.tolerance_abs)  # fmt: skip
+    for warning in build.warnings:
+        print(f"spin report: warning: {warning}", file=sys.stderr)
+    written = build.write()
+    for line in build.summary:
+        print(line)
+    print(f"wrote {len(written)} files under {args.output_dir}/ (open {args.output_dir}/index.html)")
+    return 0
+
+
+def replace_dir_contents(staged: Path, target: Path, names: list[str]) -> None:
+    """Move each staged name into `target`, replacing what was there, so stale outputs vanish.
+
+    Directories are swapped whole: a figure that is no longer produced does not linger.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        src, dst = staged / name, target / name
+        if src.is_dir():
+            trash = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=target))
+            if dst.exists():
+                os.replace(dst, trash / name)
+            os.replace(src, dst)
+            shutil.rmtree(trash)
+        elif src.exists():
+            os.replace(src, dst)
+        elif dst.exists() and dst.is_file():
+            dst.unlink()  # e.g. comparison.csv from an earlier build with results

@@ -1,0 +1,333 @@
+"""Figures (PNG and SVG, matplotlib), reproducible byte for byte.
+
+Determinism: the Agg backend, fonts restricted to the DejaVu files bundled with matplotlib
+(so a system font cannot change the output), a fixed ``svg.hashsalt``, and no Date/Software
+metadata. Style: one colour per method in every figure (``color``); reported numbers are
+solid lines / plain bars, ours dashed lines / hatched bars with stderr error bars.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless and deterministic; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+from spin.report import registry  # noqa: E402
+from spin.report.registry import DISPLAY, PAPER_TABLES  # noqa: E402
+
+METHOD_COLORS = {
+    "sft": "#7f7f7f", "continued_sft": "#8c564b", "dpo": "#bcbd22", "spin": "#1f77b4",
+    "tspin": "#d62728", "tspin_noha": "#9467bd", "tspin_ref": "#2ca02c",
+}  # fmt: skip
+_EXTRA_COLORS = ("#17becf", "#e377c2", "#ff7f0e", "#000000", "#006d2c", "#08306b")
+METHOD_LABELS = {
+    "sft": "base model", "continued_sft": "continued SFT", "dpo": "DPO", "spin": "SPIN",
+    "tspin": "T-SPIN", "tspin_noha": "T-SPIN w/o hist. adv.", "tspin_ref": "T-SPIN_ref",
+}  # fmt: skip
+FORMATS = ("png", "svg")
+SAVE_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
+
+
+def color(method: str) -> str:
+    """The method's colour; new methods get a stable colour from their name (crc32, not hash())."""
+    return METHOD_COLORS.get(method) or _EXTRA_COLORS[zlib.crc32(method.encode()) % len(_EXTRA_COLORS)]
+
+
+def label(method: str) -> str:
+    """A method's legend name."""
+    return METHOD_LABELS.get(method, method)
+
+
+def configure() -> None:
+    """Fix everything that could make two renders differ."""
+    data = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    fm = font_manager.fontManager
+    fm.ttflist = [f for f in fm.ttflist if Path(f.fname).parent == data]  # bundled fonts only
+    matplotlib.rcParams.update({
+        "font.family": "DejaVu Sans", "font.size": 9, "svg.hashsalt": "spin-report",
+        "svg.fonttype": "path", "figure.dpi": 100, "savefig.dpi": 110, "axes.grid": True,
+        "grid.alpha": 0.3, "legend.fontsize": 8, "axes.titlesize": 10, "image.interpolation": "none",
+    })  # fmt: skip
+
+
+def save(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
+    """Write stem.png and stem.svg; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in FORMATS:
+        path = out_dir / f"{stem}.{fmt}"
+        fig.savefig(path, format=fmt, metadata=SAVE_METADATA[fmt])  # no bbox "tight": it costs a draw
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _it(x) -> int | None:
+    return None if pd.isna(x) else int(x)
+
+
+def _series(reported: pd.DataFrame, ours: pd.DataFrame, key: str, bench: str) -> list[dict]:
+    """Per (method, side) points {x: (value, stderr)} of one benchmark in one paper table.
+    x is the iteration; the base model is x = -1; non-iterative rows get x = None."""
+    spec = PAPER_TABLES[key]
+    out: dict[tuple, dict] = {}
+    rep = registry.table_rows(reported, spec)
+    for _, r in rep[rep["benchmark"] == bench].iterrows():
+        x = -1 if r["method"] == "sft" else _it(r["iteration"])
+        out.setdefault((r["method"], "reported", r["model"] if x is None else ""), {})[x] = (r["value"], None)
+    if not ours.empty:
+        mine = ours[(ours["base_model"] == spec.base_model) & ours["suite"].isin(spec.suites)
+                    & (ours["benchmark"] == bench)]  # fmt: skip
+        for _, o in mine.iterrows():
+            x = -1 if o["method"] == "sft" else _it(o["iteration"])
+            if o["method"] in registry.NON_ITERATIVE and o["method"] != "sft":
+                x = None
+            extra = o["name"] if x is None else ""
+            out.setdefault((o["method"], "ours", extra), {})[x] = (o["value"], o["stderr"])
+    return [{"method": m, "side": s, "name": n, "points": p} for (m, s, n), p in out.items()]
+
+
+def _plot_lines(ax, series: list[dict]) -> None:
+    """Lines per (method, side); each iterative line starts from its side's base model (the
+    papers' curves do), the ablation from T-SPIN iteration 0 (identical there, beta = 0)."""
+    start = {(s["side"], s["method"]): s["points"] for s in series if None not in s["points"]}
+    for s in series:
+        pts = dict(s["points"])
+        if s["method"] not in registry.NON_ITERATIVE and None not in pts and -1 not in pts:
+            if s["method"] == "tspin_noha" and 0 not in pts and 0 in start.get((s["side"], "tspin"), {}):
+                pts[0] = start[(s["side"], "tspin")][0]
+            elif -1 in start.get((s["side"], "sft"), {}):
+                pts[-1] = start[(s["side"], "sft")][-1]
+        s = {**s, "points": pts}
+        style = {"color": color(s["method"]), "linestyle": "-" if s["side"] == "reported" else "--"}
+        name = f"{s['name'] or label(s['method'])} ({s['side']})"
+        pts = s["points"]
+        if None in pts:  # a non-iterative model: a horizontal reference line
+            ax.axhline(pts[None][0], linewidth=1.2, label=name, **style)
+            continue
+        xs = sorted(pts)
+        ys = [pts[x][0] for x in xs]
+        err = [pts[x][1] if pts[x][1] is not None and not np.isnan(pts[x][1]) else 0.0 for x in xs]
+        marker = "o" if s["side"] == "reported" else "s"
+        if s["method"] == "sft":
+            style["linestyle"] = "none"
+        ax.errorbar(xs, ys, yerr=err if any(err) else None, marker=marker, markersize=4,
+                    capsize=3, label=name, **style)  # fmt: skip
+
+
+def average_over_iterations(reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """The papers' curves: average score per iteration for each method, reported vs ours."""
+    panels = [("spin-table2", "average", "average score (%)"),
+              ("tspin-table1", "average", "average score (%)"),
+              ("tspin-table4", "average", "average score (%)"),
+              ("spin-table4", "mt_bench", "MT-Bench score (1–10)")]  # fmt: skip
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for ax, (key, bench, ylabel) in zip(axes.flat, panels, strict=True):
+        series = _series(reported, ours, key, bench)
+        if key == "tspin-table1":  # the ablation lives in Table 2 but belongs on the same axes
+            series += [s for s in _series(reported, ours, "tspin-table2", bench)
+                       if s["method"] == "tspin_noha"]  # fmt: skip
+        _plot_lines(ax, series)
+        ax.set_title(PAPER_TABLES[key].title.split(":")[0] + f" ({PAPER_TABLES[key].base_model})")
+        ax.set_xlabel("iteration (base = starting model)")
+        ax.set_ylabel(ylabel)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xticks(range(-1, 5), ["base", "0", "1", "2", "3", "4"])
+        ax.legend(loc="best")
+    fig.suptitle("Average score over self-play iterations: reported (solid) vs ours (dashed)")
+    fig.tight_layout()
+    return save(fig, out_dir, "average_over_iterations")
+
+
+def task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str, out_dir: Path) -> list[Path]:
+    """Per-task bars per iteration for one paper table; ours hatched beside reported."""
+    spec = PAPER_TABLES[key]
+    benches = list(spec.benchmarks)
+    ncols = min(4, len(benches))
+    nrows = -(-len(benches) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.9 * nrows), squeeze=False)
+    handles: dict[str, object] = {}
+    for ax, bench in zip(axes.flat, benches, strict=False):
+        series = _series(reported, ours, key, bench)
+        cats = sorted({x for s in series for x in s["points"] if x is not None})
+        fixed = sorted({s["name"] for s in series if None in s["points"]})
+        xlabels = [("base" if c == -1 else str(c)) for c in cats] + fixed
+        slots = sorted({(s["method"], s["side"]) for s in series if None not in s["points"]
+                        and s["method"] != "sft"}, key=lambda t: (t[0], t[1] != "reported"))  # fmt: skip
+        width = 0.8 / max(1, len(slots))
+        values = []
+        for s in series:
+            for x, (v, se) in s["points"].items():
+                if x is None:
+                    pos, off = len(cats) + fixed.index(s["name"]), 0.0
+                elif s["method"] == "sft":
+                    pos, off = cats.index(x), 0.0
+                else:
+                    pos = cats.index(x)
+                    off = (slots.index((s["method"], s["side"])) - (len(slots) - 1) / 2) * width
+                ours_side = s["side"] == "ours"
+                err = se if se is not None and not np.isnan(se) else None
+                bar = ax.bar(pos + off, v, width * 0.95 if x is not None and s["method"] != "sft" else 0.5,
+                             color=color(s["method"]), alpha=0.55 if ours_side else 0.95,
+                             hatch="//" if ours_side else None, edgecolor="black", linewidth=0.4,
+                             yerr=err, capsize=2)  # fmt: skip
+                handles.setdefault(f"{label(s['method'])} ({s['side']})", bar)
+                values.append(v)
+        ax.set_xticks(range(len(xlabels)), xlabels, rotation=30 if fixed else 0, fontsize=7)
+        if values:
+            lo, hi = min(values), max(values)
+            pad = max(0.5, 0.15 * (hi - lo))
+            ax.set_ylim(max(0.0, lo - 3 * pad), hi + 2 * pad)
+        unit = "score (1–10)" if bench == "mt_bench" else f"{registry_metric(reported, key, bench)} (%)"
+        ax.set_title(DISPLAY.get(bench, bench))
+        ax.set_ylabel(unit)
+        ax.set_xlabel("iteration")
+    for ax in axes.flat[len(benches):]:
+        ax.axis("off")
+    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center",
+               ncol=min(6, len(handles)), frameon=False)  # fmt: skip
+    fig.suptitle(f"{spec.title}: per task (y axes do not start at 0; ours hatched)")
+    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+    return save(fig, out_dir, f"tasks_{key}")
+
+
+def registry_metric(reported: pd.DataFrame, key: str, bench: str) -> str:
+    """The metric a table reports for a benchmark (e.g. acc_norm), for axis labels."""
+    rows = registry.table_rows(reported, PAPER_TABLES[key])
+    metrics = rows.loc[rows["benchmark"] == bench, "metric"]
+    return "mean" if bench == "average" or metrics.empty else str(metrics.iloc[0])
+
+
+def mtbench_radar(ours: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """MT-Bench score per category (the SPIN paper's Figure 6), one polygon per model."""
+    cats = list(registry.MT_BENCH_CATEGORIES)
+    mine = ours[(ours["suite"] == "mt-bench") & ours["benchmark"].isin(cats)]
+    angles = np.linspace(0, 2 * np.pi, len(cats), endpoint=False)
+    fig, ax = plt.subplots(figsize=(7, 7.5), subplot_kw={"projection": "polar"})
+    styles = ["-", "--", "-.", ":"]
+    for name, g in mine.groupby("name", sort=False):
+        vals = g.set_index("benchmark")["value"].reindex(cats).to_numpy(dtype=float)
+        method, it = g.iloc[0]["method"], _it(g.iloc[0]["iteration"])
+        ls = styles[(it or 0) % len(styles)]
+        ax.plot(np.append(angles, angles[0]), np.append(vals, vals[0]), ls, color=color(method),
+                marker="o", markersize=3, label=f"{name} (ours)")  # fmt: skip
+    ax.set_xticks(angles, [c.capitalize() for c in cats])
+    ax.set_ylim(0, 10)
+    ax.set_rlabel_position(90)
+    ax.set_title("MT-Bench score per category (1–10, GPT-4 judge)", pad=18)
+    fig.legend(loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return save(fig, out_dir, "mtbench_radar")
+
+
+def data_size(reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """T-SPIN's Figure 4a: average score against training examples, T-SPIN vs SFT."""
+    pts = []  # (method, side, x, value, stderr, note)
+    z = reported[(reported["base_model"] == "zephyr-7b-sft-full") & (reported["benchmark"] == "average")]
+    for _, r in z[z["source"].str.startswith("T-SPIN")].iterrows():
+        size = registry.label_examples(r["model"])
+        if r["method"] == "continued_sft" and size:
+            pts.append(("continued_sft", "reported", size, r["value"], None))
+        elif r["method"] == "tspin" and r["iteration"] == 1 and r["table"] == "Table 1":
+            pts.append(("tspin", "reported", 50_000, r["value"], None))  # the paper: 50k, 2 iterations
+    if not ours.empty:
+        mine = ours[(ours["benchmark"] == "average") & ours["train_examples"].notna()]
+        for _, o in mine.iterrows():
+            if o["method"] in registry.NON_ITERATIVE or _it(o["iteration"]) == 1:
+                pts.append((o["method"], "ours", int(o["train_examples"]), o["value"], o["stderr"]))
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    df = pd.DataFrame(pts, columns=["method", "side", "x", "value", "stderr"])
+    for (method, side), g in df.groupby(["method", "side"], sort=True):
+        g = g.sort_values("x")
+        err = g["stderr"].astype(float).fillna(0.0)
+        ax.errorbar(g["x"] / 1000, g["value"], yerr=err if err.any() else None, color=color(method),
+                    linestyle="-" if side == "reported" else "--", marker="o" if side == "reported" else "s",
+                    capsize=3, label=f"{label(method)} ({side})")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("training examples (thousands, log scale)")
+    ax.set_ylabel("average score, 10 tasks (%)")
+    ax.set_title("Data size (T-SPIN Figure 4a): T-SPIN after 2 iterations vs continued SFT")
+    ax.legend()
+    fig.tight_layout()
+    return save(fig, out_dir, "data_size")
+
+
+def training_dynamics(dyn: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Reward and log-likelihood of y, y′, y₀ and the mismatch share, per iteration and arm."""
+    arms = sorted(dyn["arm"].unique())
+    rows = [("reward", "reward (nats)"), ("logp", "log-likelihood (nats, summed)"),
+            ("mismatch_share", "mismatched samples (%)")]  # fmt: skip
+    fig, axes = plt.subplots(3, len(arms), figsize=(4.2 * len(arms), 9), squeeze=False)
+    which = {"real": ("y (real)", "-", "o"), "generated": ("y′ (generated)", "--", "s"),
+             "proto": ("y₀ (proto)", ":", "^")}  # fmt: skip
+    for col, arm in enumerate(arms):
+        d = dyn[dyn["arm"] == arm]
+        method = d["method"].iloc[0]
+        for row, (prefix, ylabel) in enumerate(rows):
+            ax = axes[row][col]
+            keys = [("", prefix)] if prefix == "mismatch_share" else [(k, f"{prefix}_{k}") for k in which]
+            for k, quantity in keys:
+                for split, alpha in (("train", 1.0), ("heldout", 0.45)):
+                    s = d[(d["quantity"] == quantity) & (d["split"] == split)]
+                    if s.empty:
+                        continue
+                    g = s.groupby("iteration")["value"].agg(["mean", "std"]).fillna(0.0)
+                    scale = 100.0 if prefix == "mismatch_share" else 1.0
+                    name, ls, mk = which.get(k, ("mismatch share", "-", "o"))
+                    ax.errorbar(g.index, g["mean"] * scale, yerr=g["std"] * scale if g["std"].any() else None,
+                                color=color(method), alpha=alpha, linestyle=ls, marker=mk, capsize=2,
+                                label=f"{name}, {split}")  # fmt: skip
+            ax.set_xlabel("iteration")
+            ax.set_ylabel(ylabel)
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            if row == 0:
+                ax.set_title(f"{label(method)} (arm: {arm})")
+            ax.legend(fontsize=6)
+    fig.suptitle("Training dynamics (mean over seeds; bars: spread across seeds)")
+    fig.tight_layout()
+    return save(fig, out_dir, "training_dynamics")
+
+
+def placement(lines: pd.DataFrame, title: str, out_dir: Path, stem: str) -> list[Path]:
+    """`spin compare`'s figure: per benchmark, a horizontal bar per row (reported plain, ours
+    hatched, the new method outlined in black), with stderr error bars.
+
+    `lines`: long frame with columns row, run (reported/ours/new), method, benchmark, value, stderr.
+    """
+    benches = list(dict.fromkeys(lines["benchmark"]))
+    ncols = min(4, len(benches))
+    nrows = -(-len(benches) // ncols)
+    order = list(dict.fromkeys(lines["row"]))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 0.25 * len(order) * nrows + 1.5),
+                             squeeze=False, sharey=True)  # fmt: skip
+    for ax, bench in zip(axes.flat, benches, strict=False):
+        d = lines[lines["benchmark"] == bench].set_index("row").reindex(order)
+        for y, (row, r) in enumerate(d.iterrows()):
+            if pd.isna(r["value"]):
+                continue
+            run = r["run"]
+            err = r["stderr"] if not pd.isna(r["stderr"]) else None
+            ax.barh(y, r["value"], color=color(r["method"]), hatch="//" if run == "ours" else None,
+                    alpha=0.55 if run == "ours" else 0.95, xerr=err, capsize=2,
+                    edgecolor="black", linewidth=1.6 if run == "new" else 0.3)  # fmt: skip
+        vals = d["value"].dropna()
+        if not vals.empty:
+            pad = max(0.5, 0.15 * (vals.max() - vals.min()))
+            ax.set_xlim(max(0.0, vals.min() - 3 * pad), vals.max() + 2 * pad)
+        ax.set_title(DISPLAY.get(bench, bench))
+        ax.set_xlabel("score (1–10)" if bench == "mt_bench" else "score (%)")
+        ax.set_yticks(range(len(order)), order, fontsize=7)
+        ax.set_ylim(len(order) - 0.5, -0.5)  # first row on top; idempotent with sharey
+    for ax in axes.flat[len(benches):]:
+        ax.axis("off")
+    fig.suptitle(f"{title}\nplain: reported, hatched: ours, thick outline: new method "
+                 "(x axes do not start at 0)")  # fmt: skip
+    fig.tight_layout()
+    return save(fig, out_dir, stem)

@@ -1,0 +1,227 @@
+"""Reading results and training-dynamics JSON files, checked against their schemas.
+
+A results directory is searched recursively for ``*.json``; each file is dispatched on its
+``"schema"`` key: ``spin-results/1`` (DESIGN.md) and ``spin-dynamics/1`` are read, files with
+no schema key (harness raw outputs, run.json) are skipped and counted, and any other
+``spin-*`` schema is an error, because it is most likely a results file we cannot read.
+
+Several files may share a model name (several seeds). They are aggregated per
+(model, suite, task): ``value`` is the mean over seeds, ``spread`` the sample standard
+deviation across seeds, and ``stderr`` = sqrt(mean(stderr_i^2) + spread^2 / k). The first
+term is the evaluation's sampling error (every seed is scored on the same documents, so it
+does not shrink with k); the second is the uncertainty of the seed mean.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from spin.errors import DataError
+
+RESULTS_SCHEMA = "spin-results/1"
+DYNAMICS_SCHEMA = "spin-dynamics/1"
+DYNAMICS_KEYS = (
+    "reward_real", "reward_generated", "reward_proto",
+    "logp_real", "logp_generated", "logp_proto", "mismatch_share",
+)  # fmt: skip
+
+
+@dataclass
+class Scan:
+    """What a results directory holds."""
+
+    results: list[dict] = field(default_factory=list)
+    dynamics: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # JSON files without a schema key
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; a syntax error names the file and line."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(path, f"malformed JSON ({e.msg} at column {e.colno})", line=e.lineno) from None
+    except UnicodeDecodeError:
+        raise DataError(path, "not UTF-8 text") from None
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def validate_results(obj: Any, path: str | Path) -> dict:
+    """Check one results object against spin-results/1; returns it with `_path` added."""
+    if not isinstance(obj, dict):
+        raise DataError(path, f"expected a JSON object, got {type(obj).__name__}")
+    if obj.get("schema") != RESULTS_SCHEMA:
+        raise DataError(path, f"expected '{RESULTS_SCHEMA}', got {obj.get('schema')!r}", field="schema")
+    model = obj.get("model")
+    if not isinstance(model, dict):
+        raise DataError(path, "missing or not an object", field="model")
+    for key in ("name", "method", "base_model"):
+        if not isinstance(model.get(key), str) or not model[key].strip():
+            raise DataError(path, "missing or not a non-empty string", field=f"model.{key}")
+    it = model.get("iteration")
+    if it is not None and (not isinstance(it, int) or isinstance(it, bool) or it < 0):
+        raise DataError(path, f"must be a non-negative integer or null, got {it!r}", field="model.iteration")
+    te = model.get("train_examples")
+    if te is not None and (not isinstance(te, int) or isinstance(te, bool) or te <= 0):
+        raise DataError(path, f"must be a positive integer, got {te!r}", field="model.train_examples")
+    if not isinstance(obj.get("suite"), str) or not obj["suite"]:
+        raise DataError(path, "missing or not a string", field="suite")
+    tasks = obj.get("tasks")
+    if not isinstance(tasks, dict) or not tasks:
+        raise DataError(path, "missing or empty", field="tasks")
+    for name, task in tasks.items():
+        where = f"tasks.{name}"
+        if not isinstance(task, dict):
+            raise DataError(path, "not an object", field=where)
+        if not _number(task.get("value")):
+            raise DataError(path, f"not a finite number: {task.get('value')!r}", field=f"{where}.value")
+        se = task.get("stderr")
+        if se is not None and (not _number(se) or se < 0):
+            raise DataError(path, f"not a non-negative number: {se!r}", field=f"{where}.stderr")
+    avg = obj.get("average")
+    if avg is not None and not _number(avg):
+        raise DataError(path, f"not a number: {avg!r}", field="average")
+    prov = obj.get("provenance", {})
+    if not isinstance(prov, dict):
+        raise DataError(path, "not an object", field="provenance")
+    return {**obj, "_path": str(path)}
+
+
+def load_results(path: str | Path) -> dict:
+    """Read and validate one results file."""
+    return validate_results(read_json(path), path)
+
+
+def validate_dynamics(obj: dict, path: str | Path) -> dict:
+    """Check a spin-dynamics/1 object: method, iteration and per-split numeric means."""
+    if not isinstance(obj.get("method"), str):
+        raise DataError(path, "missing or not a string", field="method")
+    it = obj.get("iteration")
+    if not isinstance(it, int) or isinstance(it, bool):
+        raise DataError(path, f"not an integer: {it!r}", field="iteration")
+    splits = obj.get("splits")
+    if not isinstance(splits, dict) or not splits:
+        raise DataError(path, "missing or empty", field="splits")
+    for split, values in splits.items():
+        if not isinstance(values, dict):
+            raise DataError(path, "not an object", field=f"splits.{split}")
+        for key in DYNAMICS_KEYS:
+            v = values.get(key)
+            if v is not None and not _number(v):
+                raise DataError(path, f"not a number or null: {v!r}", field=f"splits.{split}.{key}")
+    return {**obj, "_path": str(path)}
+
+
+def scan(results_dir: str | Path) -> Scan:
+    """Read every results and dynamics file below `results_dir` (sorted, so output is stable)."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise DataError(root, "results directory not found")
+    out = Scan()
+    for path in sorted(root.rglob("*.json")):
+        obj = read_json(path)
+        schema = obj.get("schema") if isinstance(obj, dict) else None
+        if schema == RESULTS_SCHEMA:
+            out.results.append(validate_results(obj, path))
+        elif schema == DYNAMICS_SCHEMA:
+            out.dynamics.append(validate_dynamics(obj, path))
+        elif isinstance(schema, str) and schema.startswith("spin-"):
+            raise DataError(path, f"unknown schema {schema!r} (expected '{RESULTS_SCHEMA}' "
+                            f"or '{DYNAMICS_SCHEMA}')", field="schema")  # fmt: skip
+        else:
+            out.skipped.append(str(path))
+    return out
+
+
+def to_frame(results: list[dict]) -> pd.DataFrame:
+    """One row per (results file, task), plus an 'average' row when the file has one.
+
+    A missing average stderr is derived from the task stderrs (independent tasks) when every
+    task has one and the average is the plain mean of those tasks.
+    """
+    rows = []
+    for r in results:
+        m, prov = r["model"], r.get("provenance", {})
+        base = {
+            "name": m["name"], "method": m["method"], "iteration": m.get("iteration"),
+            "base_model": m["base_model"], "train_examples": m.get("train_examples"),
+            "seed": m.get("seed", prov.get("seed")), "suite": r["suite"], "path": r["_path"],
+        }  # fmt: skip
+        for task, t in r["tasks"].items():
+            rows.append({**base, "benchmark": task, "metric": t.get("metric"), "value": float(t["value"]),
+                         "stderr": t.get("stderr"), "n": t.get("n"), "shots": t.get("shots")})  # fmt: skip
+        if r.get("average") is not None:
+            ses = [t.get("stderr") for t in r["tasks"].values()]
+            vals = [t["value"] for t in r["tasks"].values()]
+            se = None
+            if all(s is not None for s in ses) and abs(sum(vals) / len(vals) - r["average"]) < 0.01:
+                se = math.sqrt(sum(s * s for s in ses)) / len(ses)
+            rows.append({**base, "benchmark": "average", "metric": "mean of the row",
+                         "value": float(r["average"]), "stderr": se, "n": None, "shots": None})  # fmt: skip
+    cols = ["name", "method", "iteration", "base_model", "train_examples", "seed", "suite", "path",
+            "benchmark", "metric", "value", "stderr", "n", "shots"]  # fmt: skip
+    df = pd.DataFrame(rows, columns=cols)
+    df["iteration"] = df["iteration"].astype("Int64")
+    df["stderr"] = pd.to_numeric(df["stderr"]).astype(float)
+    return df
+
+
+def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
+    """Aggregate seeds: one row per (name, suite, benchmark) with value, stderr, spread, n_seeds.
+
+    Files sharing a model name must agree on method, iteration and base model; otherwise the
+    later file is reported as an error, since silently mixing two models would be wrong.
+    """
+    if frame.empty:
+        return frame.assign(spread=pd.Series(dtype=float), n_seeds=pd.Series(dtype=int))
+    ident = ["method", "iteration", "base_model"]
+    for name, g in frame.groupby("name", sort=False):
+        firsts = g.drop_duplicates("path")
+        for col in ident:
+            if firsts[col].astype(str).nunique() > 1:
+                bad = firsts.iloc[1]
+                raise DataError(bad["path"], f"model '{name}' has a different {col} "
+                                f"({bad[col]}) than {firsts.iloc[0]['path']}", field=f"model.{col}")  # fmt: skip
+    rows = []
+    for (name, suite, bench), g in frame.groupby(["name", "suite", "benchmark"], sort=False):
+        k = len(g)
+        mean = float(g["value"].mean())
+        spread = float(g["value"].std(ddof=1)) if k > 1 else 0.0
+        se = g["stderr"]
+        stderr = float(math.sqrt((se**2).mean() + spread**2 / k)) if se.notna().all() else (
+            spread / math.sqrt(k) if k > 1 else float("nan"))  # fmt: skip
+        first = g.iloc[0]
+        rows.append({
+            "name": name, "method": first["method"], "iteration": first["iteration"],
+            "base_model": first["base_model"], "train_examples": first["train_examples"],
+            "suite": suite, "benchmark": bench, "metric": first["metric"], "value": mean,
+            "stderr": stderr, "spread": spread, "n_seeds": k, "paths": ";".join(g["path"]),
+        })  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["iteration"] = out["iteration"].astype("Int64")
+    return out
+
+
+def dynamics_frame(dynamics: list[dict]) -> pd.DataFrame:
+    """Long form of training dynamics: method, arm, iteration, seed, split, quantity, value."""
+    rows = []
+    for d in dynamics:
+        for split, values in d["splits"].items():
+            for key in DYNAMICS_KEYS:
+                if values.get(key) is not None:
+                    rows.append({"method": d["method"], "arm": d.get("arm", d["method"]),
+                                 "iteration": d["iteration"], "seed": d.get("seed"),
+                                 "split": split, "quantity": key, "value": float(values[key])})  # fmt: skip
+    return pd.DataFrame(rows, columns=["method", "arm", "iteration", "seed", "split", "quantity", "value"])

@@ -1,0 +1,207 @@
+"""Comparison tables: ours against the reported numbers, in long form and in the papers' layouts.
+
+Conventions used in every table:
+- a missing cell prints as "–" and is also listed (``Missing``), never silently dropped;
+- ours prints as ``mean ± stderr`` (stderr as defined in spin.report.results);
+- the change per iteration is printed in the Average column as the papers do, "(+x.xx)":
+  the row's average minus the previous iteration's of the same method; iteration 0 is
+  compared with the base model; the ablation without the historical advantage falls back to
+  T-SPIN's previous iteration (the two are identical at iteration 0, where beta = 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from spin.report import registry
+from spin.report.registry import DISPLAY, TableSpec
+
+DASH = "–"
+COMPARISON_COLUMNS = [
+    "model", "benchmark", "ours", "ours_stderr", "reported", "source", "delta", "within_tolerance",
+    "reported_model", "n_seeds", "ours_spread", "tolerance",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """|delta| is within tolerance when it is at most `k_se` standard errors of ours; when ours
+    has no stderr, `absolute` points are used instead, and with neither the verdict is empty."""
+
+    k_se: float = 2.0
+    absolute: float | None = None
+
+    def describe(self) -> str:
+        text = f"|ours − reported| ≤ {self.k_se:g} × ours_stderr"
+        if self.absolute is not None:
+            text += f" (or ≤ {self.absolute:g} points where ours has no stderr)"
+        else:
+            text += " (left empty where ours has no stderr)"
+        return text
+
+    def limit(self, stderr: float) -> float | None:
+        if stderr is not None and not math.isnan(stderr):
+            return self.k_se * stderr
+        return self.absolute
+
+
+def comparison(reported: pd.DataFrame, ours: pd.DataFrame, tol: Tolerance) -> tuple[pd.DataFrame, list[dict]]:
+    """One row per (our model, benchmark) that has a reported value; plus the unmatched cells.
+
+    `ours` is the aggregated frame from spin.report.results.aggregate.
+    """
+    rows, unmatched = [], []
+    if ours.empty:
+        return pd.DataFrame(columns=COMPARISON_COLUMNS), unmatched
+    for (name, suite), g in ours.groupby(["name", "suite"], sort=False):
+        first = g.iloc[0]
+        iteration = None if pd.isna(first["iteration"]) else int(first["iteration"])
+        rep = registry.lookup(reported, suite, first["base_model"], first["method"], iteration,
+                              first["train_examples"])  # fmt: skip
+        rep_by_bench = {r["benchmark"]: r for _, r in rep.iterrows()}
+        for _, o in g.iterrows():
+            r = rep_by_bench.get(o["benchmark"])
+            if r is None:
+                unmatched.append({"table": "comparison", "model": name, "benchmark": o["benchmark"],
+                                  "missing": "reported", "why": "no reported value for this model "
+                                  f"(method={first['method']}, iteration={iteration}, suite={suite})"})  # fmt: skip
+                continue
+            delta = round(o["value"] - r["value"], 2)
+            limit = tol.limit(o["stderr"])
+            rows.append({
+                "model": name, "benchmark": o["benchmark"], "ours": round(o["value"], 2),
+                "ours_stderr": None if math.isnan(o["stderr"]) else round(o["stderr"], 2),
+                "reported": r["value"], "source": f"{r['source']}, {r['table']}",
+                "delta": delta, "within_tolerance": None if limit is None else bool(abs(delta) <= limit + 1e-9),
+                "reported_model": r["model"], "n_seeds": int(o["n_seeds"]),
+                "ours_spread": round(o["spread"], 2), "tolerance": None if limit is None else round(limit, 2),
+            })  # fmt: skip
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS), unmatched
+
+
+def _fmt(value: float | None, stderr: float | None = None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return DASH
+    if stderr is not None and not math.isnan(stderr):
+        return f"{value:.2f} ± {stderr:.2f}"
+    return f"{value:.2f}"
+
+
+def _previous(key: tuple[str, int | None], present: dict) -> tuple | None:
+    """The row a change per iteration is measured against (see the module docstring)."""
+    method, it = key
+    if it is None:
+        return None
+    candidates = [(method, it - 1)] if it > 0 else [("sft", None)]
+    if method == "tspin_noha":
+        candidates.append(("tspin", it - 1) if it > 0 else ("sft", None))
+    return next((c for c in candidates if c in present), None)
+
+
+def paper_table(spec: TableSpec, reported: pd.DataFrame,
+                ours: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:  # fmt: skip
+    """A paper table with ours beside the reported rows.
+
+    Returns (display frame with formatted cells, long numeric frame, missing cells). With
+    `ours` None the table holds the reported rows only (the reported-only build).
+    """
+    rep = registry.table_rows(reported, spec)
+    benches = list(spec.benchmarks)
+    lines: list[dict] = []  # each: label, run, key, values{bench: (v, se)}, n_seeds
+    placed: set[str] = set()
+    mine = pd.DataFrame()
+    if ours is not None and not ours.empty:
+        mine = ours[(ours["base_model"] == spec.base_model) & ours["suite"].isin(spec.suites)]
+    for (_, _, label), g in rep.groupby(["source", "table", "model"], sort=False):
+        first = g.iloc[0]
+        it = None if pd.isna(first["iteration"]) else int(first["iteration"])
+        key = (first["method"], it)
+        vals = {b: (v, None) for b, v in zip(g["benchmark"], g["value"], strict=True)}
+        lines.append({"label": label, "run": "reported", "key": key, "values": vals})
+        if ours is None:
+            continue
+        names = [n for n, h in mine.groupby("name", sort=False)
+                 if registry.matches(first, h.iloc[0]["method"], _it(h.iloc[0]), h.iloc[0]["train_examples"])]  # fmt: skip
+        if not names:
+            lines.append({"label": label, "run": "ours", "key": key, "values": {}, "absent": True})
+        for n in names:
+            placed.add(n)
+            lines.append(_ours_line(label, key, mine[mine["name"] == n]))
+    if ours is not None:  # our models with no reported row in this table: appended, not dropped
+        for n, h in mine.groupby("name", sort=False):
+            if n not in placed:
+                lines.append(_ours_line(n, (h.iloc[0]["method"], _it(h.iloc[0])), h, extra=True))
+    return _assemble(spec, benches, lines)
+
+
+def _it(row: pd.Series) -> int | None:
+    return None if pd.isna(row["iteration"]) else int(row["iteration"])
+
+
+def _ours_line(label: str, key: tuple, h: pd.DataFrame, extra: bool = False) -> dict:
+    vals = {b: (v, s) for b, v, s in zip(h["benchmark"], h["value"], h["stderr"], strict=True)}
+    k = int(h["n_seeds"].max())
+    run = "ours" + (f" ({k} seeds)" if k > 1 else "") + (" – no reported row" if extra else "")
+    return {"label": label, "run": run, "key": key, "values": vals, "name": h.iloc[0]["name"]}
+
+
+def _assemble(spec: TableSpec, benches: list[str], lines: list[dict]):
+    display, long, missing = [], [], []
+    for side in ("reported", "ours"):
+        present = {ln["key"]: ln for ln in lines if ln["run"].startswith(side) and ln["values"]}
+        for ln in lines:
+            if not ln["run"].startswith(side):
+                continue
+            prev = _previous(ln["key"], present)
+            ln["change"] = None
+            if spec.has_average and prev is not None and "average" in ln["values"]:
+                before = present[prev]["values"].get("average")
+                if before is not None:
+                    ln["change"] = ln["values"]["average"][0] - before[0]
+    for ln in lines:
+        cells = {"Model": ln["label"], "Run": ln["run"]}
+        for b in benches:
+            v, se = ln["values"].get(b, (None, None))
+            text = _fmt(v, se)
+            if b == "average" and ln.get("change") is not None and v is not None:
+                text += f" ({ln['change']:+.2f})"
+            cells[DISPLAY.get(b, b)] = text
+            long.append({"table": spec.key, "model": ln["label"], "run": ln["run"], "benchmark": b,
+                         "value": v, "stderr": se, "change": ln.get("change") if b == "average" else None})  # fmt: skip
+            if v is None and not ln.get("absent"):
+                missing.append({"table": spec.key, "model": ln["label"], "benchmark": b,
+                                "missing": ln["run"], "why": "no value for this cell"})  # fmt: skip
+        if ln.get("absent"):
+            missing.append({"table": spec.key, "model": ln["label"], "benchmark": "(all)",
+                            "missing": "ours", "why": "no results file for this model"})  # fmt: skip
+        display.append(cells)
+    return pd.DataFrame(display), pd.DataFrame(long), missing
+
+
+NOTES = (
+    "Values in %, MT-Bench on its 1–10 scale. '–' marks a missing cell (listed below the table). "
+    "Average column: in parentheses, the change from the previous iteration of the same method "
+    "(iteration 0: from the base model), as the papers print it. Ours: mean ± standard error."
+)
+
+
+def to_markdown(spec: TableSpec, display: pd.DataFrame, missing: list[dict]) -> str:
+    """The table as Markdown: title, table, notes and the list of missing cells."""
+    out = [f"### {spec.title}", "", display.to_markdown(
+        index=False, disable_numparse=True, colalign=("left", "left") + ("right",) * (display.shape[1] - 2)
+    ), "", NOTES]
+    if missing:
+        out += ["", "Missing cells:"]
+        out += [f"- {m['model']} / {m['benchmark']} ({m['missing']}): {m['why']}" for m in missing]
+    return "\n".join(out) + "\n"
+
+
+def to_latex(spec: TableSpec, display: pd.DataFrame) -> str:
+    """The table as a LaTeX table (booktabs; needs a UTF-8 aware engine for ± and –)."""
+    return display.to_latex(
+        index=False, escape=True, caption=spec.title + ". " + NOTES, label=f"tab:{spec.key}",
+        column_format="ll" + "r" * (display.shape[1] - 2),
+    )  # fmt: skip

@@ -1,0 +1,58 @@
+"""TrainingArguments shared by every trainer: device, precision, optimizer, checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def common_args(cfg, output_dir: Path, seed: int, dtype: str) -> dict:
+    """Keyword arguments for TRL configs (SFTConfig, DPOConfig) from our TrainingConfig or
+    SFTConfig. CPU runs need use_cpu and no bf16 (TRL's bf16 default fails on CPU)."""
+    cuda = torch.cuda.is_available()
+    return dict(
+        output_dir=str(output_dir),
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=getattr(cfg, "max_steps", -1),
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        optim=cfg.optimizer,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        # transformers 5 folded warmup_ratio into warmup_steps: a float in [0, 1) is a ratio.
+        warmup_steps=float(cfg.warmup_ratio),
+        weight_decay=cfg.weight_decay,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not cuda,
+        bf16=cuda and dtype == "bfloat16",
+        fp16=False,
+        report_to="none",
+        disable_tqdm=False,
+        dataloader_num_workers=0,
+    )
+
+
+def last_checkpoint(output_dir: Path) -> str | None:
+    """The newest HF Trainer checkpoint in output_dir, to resume a killed stage mid-training."""
+    checkpoints = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def finish(trainer, output_dir: Path, model_dir: Path) -> dict:
+    """Save the final model (and tokenizer) to model_dir, drop intermediate checkpoints,
+    and return the log history's last training metrics."""
+    import shutil
+
+    trainer.save_model(str(model_dir))
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(str(model_dir))
+        for ckpt in Path(output_dir).glob("checkpoint-*"):
+            shutil.rmtree(ckpt, ignore_errors=True)
+    return {"log_history": trainer.state.log_history}

@@ -1,0 +1,49 @@
+"""Supervised fine-tuning on (prompt, completion) pairs with TRL's SFTTrainer: builds θ0
+in the tiny preset, rebuilds zephyr-7b-sft-full at scale, and runs the continued-SFT
+baseline (the SPIN paper's Table 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spin.config import SFTConfig
+from spin.train.arguments import common_args, finish, last_checkpoint
+
+
+def train_sft(
+    model_path: str,
+    dataset_dir: str | Path,
+    output_dir: str | Path,
+    cfg: SFTConfig,
+    *,
+    seed: int,
+    dtype: str = "float32",
+) -> dict:
+    """Fine-tune model_path on dataset_dir (columns prompt, completion: rendered prompt
+    text and response). Loss on completion tokens only; EOS appended by TRL."""
+    import torch
+    from datasets import load_from_disk
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig as TRLSFTConfig
+    from trl import SFTTrainer
+
+    output_dir = Path(output_dir)
+    ckpt_dir = output_dir / "checkpoints"
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+    args = TRLSFTConfig(
+        **common_args(cfg, ckpt_dir, seed, dtype),
+        max_length=cfg.max_length,
+        completion_only_loss=True,
+        packing=False,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=load_from_disk(str(dataset_dir)),
+        processing_class=tokenizer,
+    )
+    trainer.train(resume_from_checkpoint=last_checkpoint(ckpt_dir))
+    return finish(trainer, ckpt_dir, output_dir / "model")
