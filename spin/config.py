@@ -19,7 +19,7 @@ import yaml
 from spin.errors import ConfigError, nearest
 from spin.io import sha256_json
 
-METHODS = ("spin", "tspin", "tspin_ref", "continued_sft")
+METHODS = ("spin", "tspin", "tspin_noha", "tspin_ref", "continued_sft")
 PROMPT_FORMATS = ("alpaca", "chat")
 BACKENDS = ("transformers", "vllm")
 
@@ -37,7 +37,11 @@ class ModelConfig:
     dtype: str = "float32"
     """Weights dtype for training and generation: float32 on CPU, bfloat16 on GPUs."""
     from_sft: bool = False
-    """Start the self-play iterations from this experiment's own SFT stage output."""
+    """Start the self-play iterations from this experiment's own SFT stage (trained from
+    `sft_base` with the `sft` block) instead of `name_or_path`."""
+    sft_base: str = "mistralai/Mistral-7B-v0.1"
+    """With from_sft: the pretrained model the SFT stage starts from."""
+    sft_base_revision: str | None = None
     hidden_size: int = 128
     """Tiny preset only: model width (head_dim = hidden_size / num_attention_heads)."""
     num_hidden_layers: int = 2
@@ -72,6 +76,8 @@ class DataConfig:
     num_sft: int = 0
     """Examples for the SFT stage (0 = the whole split; tiny: size of the SFT part)."""
     num_eval: int = 500
+    eval_split: str = "test_sft"
+    """Split that held-out prompts come from (ultrachat)."""
     """Held-out items (tiny: the exact-match eval set; ultrachat: held-out pairs for dynamics)."""
     subset_sizes: list[int] = field(default_factory=list)
     """Nested subsets of the SPIN prompts, smallest first (T-SPIN's data-size figure)."""
@@ -110,7 +116,9 @@ class GenerationConfig:
         if self.backend not in BACKENDS:
             raise ConfigError(f"generation.backend: '{self.backend}' is not one of {BACKENDS}")
         if self.prompt_format not in PROMPT_FORMATS:
-            raise ConfigError(f"generation.prompt_format: '{self.prompt_format}' is not one of {PROMPT_FORMATS}")
+            raise ConfigError(
+                f"generation.prompt_format: '{self.prompt_format}' is not one of {PROMPT_FORMATS}"
+            )
         if self.temperature < 0:
             raise ConfigError("generation.temperature must be >= 0")
 
@@ -160,11 +168,17 @@ class TrainingConfig:
         if self.loss_type not in ("sigmoid", "hinge"):
             raise ConfigError(f"training.loss_type: '{self.loss_type}' is not sigmoid or hinge")
         if self.logp_reduction not in ("sum", "mean"):
-            raise ConfigError(f"training.logp_reduction: '{self.logp_reduction}' is not sum or mean")
+            raise ConfigError(
+                f"training.logp_reduction: '{self.logp_reduction}' is not sum or mean"
+            )
         if self.prompt_format not in PROMPT_FORMATS:
-            raise ConfigError(f"training.prompt_format: '{self.prompt_format}' is not one of {PROMPT_FORMATS}")
+            raise ConfigError(
+                f"training.prompt_format: '{self.prompt_format}' is not one of {PROMPT_FORMATS}"
+            )
         if self.launcher not in ("inprocess", "accelerate"):
-            raise ConfigError(f"training.launcher: '{self.launcher}' is not inprocess or accelerate")
+            raise ConfigError(
+                f"training.launcher: '{self.launcher}' is not inprocess or accelerate"
+            )
         if self.max_prompt_length >= self.max_length:
             raise ConfigError("training.max_prompt_length must be smaller than training.max_length")
 
@@ -181,6 +195,9 @@ class SFTConfig:
     lr_scheduler_type: str = "cosine"
     warmup_ratio: float = 0.1
     max_length: int = 2048
+    chat_template: str = ""
+    """'' keeps the tokenizer's own; 'zephyr' sets the Zephyr template (the Alignment
+    Handbook's); anything else is used as a Jinja template."""
     optimizer: str = "adamw_torch"
     weight_decay: float = 0.0
     gradient_checkpointing: bool = False
@@ -195,7 +212,8 @@ class ArmConfig:
     """One method run from θ0: a list of iterations, each a set of training overrides."""
 
     method: str = "spin"
-    """spin | tspin | tspin_ref | continued_sft."""
+    """spin | tspin | tspin_noha (β = 0 at every iteration: T-SPIN's Table 2 ablation) |
+    tspin_ref (reward against the previous iterate: Figure 4b) | continued_sft (Table 3)."""
     label: str = ""
     """Display name (default: the arm's key)."""
     iterations: list[dict] = field(default_factory=list)
@@ -207,12 +225,17 @@ class ArmConfig:
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise ConfigError(f"arm method '{self.method}' is not one of {METHODS}{nearest(self.method, METHODS)}")
+            raise ConfigError(
+                f"arm method '{self.method}' is not one of {METHODS}{nearest(self.method, METHODS)}"
+            )
         if not self.iterations:
-            raise ConfigError("an arm needs at least one iteration (a list of override dicts, {} for none)")
+            raise ConfigError(
+                "an arm needs at least one iteration (a list of override dicts, {} for none)"
+            )
+        allowed = SFTConfig if self.method == "continued_sft" else TrainingConfig
         for i, overrides in enumerate(self.iterations):
-            _check_keys(overrides or {}, TrainingConfig, f"iterations[{i}]")
-        _check_keys(self.training, TrainingConfig, "training")
+            _check_keys(overrides or {}, allowed, f"iterations[{i}]")
+        _check_keys(self.training, allowed, "training")
 
 
 @dataclass
@@ -263,8 +286,10 @@ class Experiment:
     """Free text: where the sources disagree and what this file chose."""
 
     def __post_init__(self):
-        if not self.arms:
-            raise ConfigError("the experiment defines no arms (e.g. arms: {spin: {method: spin, iterations: [{}]}})")
+        if not self.arms and not self.sft.enabled:
+            raise ConfigError(
+                "the experiment defines no arms (e.g. arms: {spin: {method: spin, iterations: [{}]}})"
+            )
 
     @property
     def resolved_output_dir(self) -> Path:
@@ -272,7 +297,11 @@ class Experiment:
 
     def iteration_training(self, arm: str, t: int) -> TrainingConfig:
         """The training config of arm's iteration t: defaults < arm overrides < iteration overrides."""
-        merged = {**dataclasses.asdict(self.training), **self.arms[arm].training, **(self.arms[arm].iterations[t] or {})}
+        merged = {
+            **dataclasses.asdict(self.training),
+            **self.arms[arm].training,
+            **(self.arms[arm].iterations[t] or {}),
+        }
         return _build(TrainingConfig, merged, f"arms.{arm}.iterations[{t}]")
 
     def to_dict(self) -> dict:
@@ -313,10 +342,7 @@ def apply_override(data: dict, item: str) -> None:
     parts = key.strip().split(".")
     node: Any = data
     for part in parts[:-1]:
-        if isinstance(node, list):
-            node = node[int(part)]
-        else:
-            node = node.setdefault(part, {})
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
     last = parts[-1]
     if isinstance(node, list):
         node[int(last)] = value
@@ -344,7 +370,9 @@ def _build(cls: type, data: Any, where: str):
     for f in dataclasses.fields(cls):
         if f.name not in data:
             continue
-        kwargs[f.name] = _coerce(hints[f.name], data[f.name], f"{where}.{f.name}" if where else f.name)
+        kwargs[f.name] = _coerce(
+            hints[f.name], data[f.name], f"{where}.{f.name}" if where else f.name
+        )
     return cls(**kwargs)
 
 

@@ -26,10 +26,17 @@ def ultrachat_first_turns(rows, *, source: str = "ultrachat_200k") -> list[dict]
     for i, row in enumerate(rows):
         messages = row.get("messages")
         if not isinstance(messages, list) or len(messages) < 2:
-            raise DataError(source, "expected a 'messages' list with at least two turns", line=i + 1, field="messages")
+            raise DataError(
+                source,
+                "expected a 'messages' list with at least two turns",
+                line=i + 1,
+                field="messages",
+            )
         user, assistant = messages[0], messages[1]
         if user.get("role") != "user" or assistant.get("role") != "assistant":
-            raise DataError(source, "first two turns must be user then assistant", line=i + 1, field="messages")
+            raise DataError(
+                source, "first two turns must be user then assistant", line=i + 1, field="messages"
+            )
         prompt, real = user.get("content", ""), assistant.get("content", "")
         if not prompt.strip():
             raise DataError(source, "empty prompt", line=i + 1, field="messages[0].content")
@@ -55,7 +62,9 @@ def load_hub_or_local(path: str, *, split: str, revision: str | None = None):
     if p.is_dir():
         files = sorted(p.glob(f"**/{split}*.parquet")) or sorted(p.glob(f"**/{split}*.jsonl"))
         if not files:
-            raise DataError(p, f"no files for split '{split}' (expected {split}*.parquet or {split}*.jsonl)")
+            raise DataError(
+                p, f"no files for split '{split}' (expected {split}*.parquet or {split}*.jsonl)"
+            )
         kind = "parquet" if files[0].suffix == ".parquet" else "json"
         return load_dataset(kind, data_files={split: [str(f) for f in files]}, split=split)
     return load_dataset(path, split=split, revision=revision)
@@ -79,7 +88,9 @@ def nested_subsets(records: list[dict], sizes: list[int], seed: int) -> dict[int
     out = {}
     for size in sorted(sizes):
         if size > len(records):
-            raise DataError("data.subset_sizes", f"subset {size} is larger than the {len(records)} prompts")
+            raise DataError(
+                "data.subset_sizes", f"subset {size} is larger than the {len(records)} prompts"
+            )
         out[size] = [records[i] for i in sorted(order[:size])]
     return out
 
@@ -93,7 +104,9 @@ def spin_iter_pairs(rows, *, source: str) -> list[dict]:
         for col in ("real", "generated"):
             msgs = row.get(col)
             if not isinstance(msgs, list) or len(msgs) < 2:
-                raise DataError(source, "expected [user, assistant] messages", line=i + 1, field=col)
+                raise DataError(
+                    source, "expected [user, assistant] messages", line=i + 1, field=col
+                )
         prompt = row["real"][0]["content"]
         real, generated = row["real"][1]["content"], row["generated"][1]["content"]
         if not real.strip():
@@ -112,7 +125,9 @@ def spin_iter_pairs(rows, *, source: str) -> list[dict]:
 # ---------------------------------------------------------------- assembly
 
 
-def assemble_pairs(generations: list[dict], *, iteration: int, source: str = "generations") -> list[dict]:
+def assemble_pairs(
+    generations: list[dict], *, iteration: int, source: str = "generations"
+) -> list[dict]:
     """(prompt, real, generated) pairs from one iteration's generations."""
     pairs = []
     for line, g in enumerate(generations, start=1):
@@ -122,7 +137,13 @@ def assemble_pairs(generations: list[dict], *, iteration: int, source: str = "ge
         if not str(g["real"]).strip():
             raise DataError(source, "empty real response", line=line, field="real")
         pairs.append(
-            {"idx": g["idx"], "prompt": g["prompt"], "real": g["real"], "generated": g["generated"], "iteration": iteration}
+            {
+                "idx": g["idx"],
+                "prompt": g["prompt"],
+                "real": g["real"],
+                "generated": g["generated"],
+                "iteration": iteration,
+            }
         )
     return pairs
 
@@ -132,14 +153,24 @@ def mix_iterations(current: list[dict], previous: list[dict] | None) -> list[dic
     return (previous or []) + current
 
 
-def assemble_triplets(generations: list[dict], protos: list[dict], *, source: str = "generations") -> list[dict]:
+def assemble_triplets(
+    generations: list[dict], protos: list[dict], *, source: str = "generations"
+) -> list[dict]:
     """(prompt, real, generated, proto) triplets: y' from θt, y0 from θ0, matched by idx."""
     proto_by_idx = {p["idx"]: p["generated"] for p in protos}
     out = []
     for line, g in enumerate(generations, start=1):
         if g["idx"] not in proto_by_idx:
-            raise DataError(source, f"no proto-synthetic response for idx {g['idx']}", line=line, field="idx")
+            raise DataError(
+                source, f"no proto-synthetic response for idx {g['idx']}", line=line, field="idx"
+            )
         out.append(
-            {"idx": g["idx"], "prompt": g["prompt"], "real": g["real"], "generated": g["generated"], "proto": proto_by_idx[g["idx"]]}
+            {
+                "idx": g["idx"],
+                "prompt": g["prompt"],
+                "real": g["real"],
+                "generated": g["generated"],
+                "proto": proto_by_idx[g["idx"]],
+            }
         )
     return out

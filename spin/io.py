@@ -15,7 +15,9 @@ from typing import Any
 from spin.errors import DataError
 
 
-def read_jsonl(path: str | Path, *, required: Iterable[str] = (), nonempty: Iterable[str] = ()) -> list[dict]:
+def read_jsonl(
+    path: str | Path, *, required: Iterable[str] = (), nonempty: Iterable[str] = ()
+) -> list[dict]:
     """Read a JSONL file, checking that each record has `required` fields and that the
     `nonempty` ones are non-blank strings (or non-empty chat lists).
 
@@ -38,9 +40,13 @@ def iter_jsonl(
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(path, f"malformed JSON ({e.msg} at column {e.colno})", line=lineno) from None
+                raise DataError(
+                    path, f"malformed JSON ({e.msg} at column {e.colno})", line=lineno
+                ) from None
             if not isinstance(record, dict):
-                raise DataError(path, f"expected a JSON object, got {type(record).__name__}", line=lineno)
+                raise DataError(
+                    path, f"expected a JSON object, got {type(record).__name__}", line=lineno
+                )
             for field in required:
                 if field not in record:
                     raise DataError(path, "missing required field", line=lineno, field=field)
@@ -56,7 +62,9 @@ def _is_empty(value: Any) -> bool:
     if isinstance(value, str):
         return not value.strip()
     if isinstance(value, list):  # chat format: the last message's content must be non-blank
-        return not value or _is_empty(value[-1].get("content") if isinstance(value[-1], dict) else value[-1])
+        return not value or _is_empty(
+            value[-1].get("content") if isinstance(value[-1], dict) else value[-1]
+        )
     return False
 
 

@@ -5,6 +5,21 @@ from __future__ import annotations
 
 ALPACA = "### Instruction: {prompt}\n\n### Response: "
 
+# HuggingFaceH4/zephyr-7b-beta's template (the Alignment Handbook's SFT recipe).
+ZEPHYR_TEMPLATE = (
+    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + eos_token }}\n"
+    "{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token }}\n"
+    "{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif %}\n"
+    "{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}"
+)
+
+
+def resolve_chat_template(spec: str) -> str | None:
+    """'' -> None (keep the tokenizer's), 'zephyr' -> the Zephyr template, else spec itself."""
+    if not spec:
+        return None
+    return ZEPHYR_TEMPLATE if spec == "zephyr" else spec
+
 
 def format_prompt(tokenizer, prompt: str, fmt: str) -> str:
     """Render a user prompt as the text the model continues."""

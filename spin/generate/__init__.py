@@ -85,17 +85,26 @@ def generate_file(
     if done:
         last = read_jsonl(output_path)[-1]
         if last.get("idx") != records[done - 1]["idx"]:
-            raise DataError(output_path, "does not match the input (different idx order); remove it")
+            raise DataError(
+                output_path, "does not match the input (different idx order); remove it"
+            )
         log.info("resuming %s after %d/%d records", output_path, done, len(records))
     todo = records[done:]
-    bar = tqdm(total=len(records), initial=done, desc=f"generate {output_path.name}", disable=not progress)
+    bar = tqdm(
+        total=len(records), initial=done, desc=f"generate {output_path.name}", disable=not progress
+    )
     empty = 0
     for s in range(0, len(todo), cfg.shard_size):
         shard_records = todo[s : s + cfg.shard_size]
-        texts = [format_prompt(tokenizer, r[prompt_field], cfg.prompt_format) for r in shard_records]
+        texts = [
+            format_prompt(tokenizer, r[prompt_field], cfg.prompt_format) for r in shard_records
+        ]
         outputs = backend.generate(texts, [seed + int(r["idx"]) for r in shard_records])
         empty += sum(1 for o in outputs if not o.strip())
-        append_jsonl(output_path, [{**r, "generated": o} for r, o in zip(shard_records, outputs, strict=True)])
+        append_jsonl(
+            output_path,
+            [{**r, "generated": o} for r, o in zip(shard_records, outputs, strict=True)],
+        )
         bar.update(len(shard_records))
     bar.close()
     if empty:

@@ -10,7 +10,15 @@ from spin.config import GenerationConfig
 class HFBackend:
     """Batched `model.generate`; greedy when temperature is 0."""
 
-    def __init__(self, model_path: str, cfg: GenerationConfig, *, dtype: str = "float32", model=None, tokenizer=None):
+    def __init__(
+        self,
+        model_path: str,
+        cfg: GenerationConfig,
+        *,
+        dtype: str = "float32",
+        model=None,
+        tokenizer=None,
+    ):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.cfg = cfg
@@ -19,7 +27,9 @@ class HFBackend:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = model or AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+        self.model = model or AutoModelForCausalLM.from_pretrained(
+            model_path, dtype=getattr(torch, dtype)
+        )
         self.model.to(self.device).eval()
 
     @torch.no_grad()
@@ -42,5 +52,7 @@ class HFBackend:
                 pad_token_id=self.tokenizer.pad_token_id,
             )
             new = gen[:, enc["input_ids"].shape[1] :]
-            out.extend(t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True))
+            out.extend(
+                t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            )
         return out

@@ -7,7 +7,9 @@ from spin.config import GenerationConfig
 
 
 class VLLMBackend:
-    def __init__(self, model_path: str, cfg: GenerationConfig, *, dtype: str = "float32", seed: int = 0):
+    def __init__(
+        self, model_path: str, cfg: GenerationConfig, *, dtype: str = "float32", seed: int = 0
+    ):
         import time
 
         from vllm import LLM

@@ -46,7 +46,10 @@ def train_tokenizer(corpus: list[str], vocab_size: int):
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ]
     )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
@@ -68,7 +71,9 @@ def train_tokenizer(corpus: list[str], vocab_size: int):
     return fast
 
 
-def build_tiny_model(output_dir: str | Path, corpus: list[str], spec: TinyModelSpec | None = None) -> Path:
+def build_tiny_model(
+    output_dir: str | Path, corpus: list[str], spec: TinyModelSpec | None = None
+) -> Path:
     """Train the tokenizer on `corpus`, initialise a tiny Mistral, save both to output_dir."""
     import torch
     from transformers import MistralConfig, MistralForCausalLM

@@ -13,9 +13,36 @@ import string
 from collections.abc import Callable
 
 WORDS = [
-    "apple", "river", "stone", "cloud", "tiger", "piano", "lemon", "candle", "forest", "mirror",
-    "rocket", "garden", "silver", "planet", "window", "spider", "yellow", "bridge", "dragon", "pencil",
-    "castle", "orange", "winter", "button", "jungle", "marble", "thunder", "violet", "harbor", "comet",
+    "apple",
+    "river",
+    "stone",
+    "cloud",
+    "tiger",
+    "piano",
+    "lemon",
+    "candle",
+    "forest",
+    "mirror",
+    "rocket",
+    "garden",
+    "silver",
+    "planet",
+    "window",
+    "spider",
+    "yellow",
+    "bridge",
+    "dragon",
+    "pencil",
+    "castle",
+    "orange",
+    "winter",
+    "button",
+    "jungle",
+    "marble",
+    "thunder",
+    "violet",
+    "harbor",
+    "comet",
 ]
 COLOURS = ["red", "blue", "green", "black", "white", "pink", "gold", "grey"]
 
@@ -32,7 +59,9 @@ def _sort(rng: random.Random) -> tuple[str, str]:
 
 def _word(rng: random.Random) -> str:
     """A pronounceable made-up word (2-3 syllables): thousands of distinct strings."""
-    return "".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(2, 3)))
+    return "".join(
+        rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(2, 3))
+    )
 
 
 def _reverse(rng: random.Random) -> tuple[str, str]:
@@ -78,7 +107,9 @@ def make_items(n: int, seed: int, families: list[str] | None = None) -> list[dic
         if prompt in seen:
             continue
         seen.add(prompt)
-        items.append({"id": f"tiny-{len(items):06d}", "family": family, "prompt": prompt, "answer": answer})
+        items.append(
+            {"id": f"tiny-{len(items):06d}", "family": family, "prompt": prompt, "answer": answer}
+        )
     return items
 
 

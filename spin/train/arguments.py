@@ -41,7 +41,9 @@ def common_args(cfg, output_dir: Path, seed: int, dtype: str) -> dict:
 
 def last_checkpoint(output_dir: Path) -> str | None:
     """The newest HF Trainer checkpoint in output_dir, to resume a killed stage mid-training."""
-    checkpoints = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    checkpoints = sorted(
+        Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])
+    )
     return str(checkpoints[-1]) if checkpoints else None
 
 

@@ -19,7 +19,15 @@ COLUMNS = {
 }
 
 
-def build_dataset(records: list[dict], tokenizer, *, kind: str, prompt_format: str, max_prompt_length: int, out_dir: str | Path) -> dict:
+def build_dataset(
+    records: list[dict],
+    tokenizer,
+    *,
+    kind: str,
+    prompt_format: str,
+    max_prompt_length: int,
+    out_dir: str | Path,
+) -> dict:
     """Render prompts, truncate over-long ones (keeping their end, as the official trainer),
     and save. Returns counts, including how many prompts were truncated."""
     from datasets import Dataset
@@ -32,6 +40,11 @@ def build_dataset(records: list[dict], tokenizer, *, kind: str, prompt_format: s
         truncated += cut
         rows.append({"prompt": text, **{col: r[field] for col, field in columns.items()}})
     if truncated:
-        log.warning("%d of %d prompts exceeded %d tokens and were truncated (kept their end)", truncated, len(rows), max_prompt_length)
+        log.warning(
+            "%d of %d prompts exceeded %d tokens and were truncated (kept their end)",
+            truncated,
+            len(rows),
+            max_prompt_length,
+        )
     Dataset.from_list(rows).save_to_disk(str(out_dir))
     return {"examples": len(rows), "truncated_prompts": truncated}

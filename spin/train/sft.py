@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from spin.config import SFTConfig
+from spin.prompts import resolve_chat_template
 from spin.train.arguments import common_args, finish, last_checkpoint
 
 
@@ -32,6 +33,9 @@ def train_sft(
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    template = resolve_chat_template(cfg.chat_template)
+    if template:
+        tokenizer.chat_template = template
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
     args = TRLSFTConfig(
         **common_args(cfg, ckpt_dir, seed, dtype),

@@ -1,0 +1,1 @@
+"""The self-play loop as a graph of stages with content-hashed, atomic, resumable outputs."""

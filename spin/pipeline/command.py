@@ -1,0 +1,56 @@
+"""`spin run`: the whole experiment, resumable."""
+
+from __future__ import annotations
+
+import logging
+
+HELP = "Run a whole experiment (data, SFT, self-play iterations, evaluation); resumes after a kill."
+EXAMPLE = "spin run replication/tiny.yaml --set seed=1"
+
+
+def add_experiment_arguments(p) -> None:
+    p.add_argument("experiment", help="experiment YAML (see replication/)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. training.learning_rate=1e-6 or arms.spin.iterations.0.beta=0.2",
+    )
+    p.add_argument("--output-dir", help="run folder (default: the experiment's output_dir)")
+
+
+def add_arguments(p) -> None:
+    add_experiment_arguments(p)
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each stage's equivalent command and what is cached; run nothing",
+    )
+    p.add_argument(
+        "--stop-after", metavar="STAGE", help="stop after the named stage (e.g. spin/iter0/train)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="less logging")
+
+
+def main(args) -> int:
+    from spin.config import load_experiment
+
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    exp = load_experiment(args.experiment, args.set)
+    if args.dry_run:
+        from spin.pipeline.plan_command import print_plan
+
+        print_plan(exp, args.output_dir, commands=True)
+        return 0
+    from spin.pipeline.runner import run_experiment
+    from spin.summary import write_summary
+
+    root = run_experiment(exp, output_dir=args.output_dir, stop_after=args.stop_after)
+    if not args.stop_after:
+        print(write_summary(root))
+        print(f"\nresults: {root / 'results'}   plot: {root / 'accuracy.png'}")
+    return 0

@@ -1,0 +1,400 @@
+"""What each kind of stage does. Each action reads only its declared inputs (ctx.inputs)
+and its own parameters, and writes only into ctx.workdir."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from spin.config import DataConfig, GenerationConfig, ModelConfig, SFTConfig, TrainingConfig
+from spin.errors import SpinError
+from spin.io import read_jsonl, write_jsonl
+from spin.pipeline.stage import StageContext
+
+log = logging.getLogger(__name__)
+
+
+def model_path(stage_dir: Path) -> str:
+    """The checkpoint a model-producing stage made (or pointed to)."""
+    if (stage_dir / "model").is_dir():
+        return str(stage_dir / "model")
+    summary = json.loads((stage_dir / "run.json").read_text())["summary"]
+    return summary["model_path"]
+
+
+# ---------------------------------------------------------------- prepare
+
+
+def prepare(ctx: StageContext) -> dict:
+    """Prompts and real responses: prompts.jsonl (SPIN's training prompts), heldout.jsonl
+    (for dynamics), sft.jsonl (if an SFT stage needs it), eval.jsonl (tiny preset),
+    subsets/N.jsonl (nested subsets), pairs_iterT.jsonl (released SPIN_iter data)."""
+    data = DataConfig(**ctx.stage.params["data"])
+    seed, out = ctx.stage.params["seed"], ctx.workdir
+    counts: dict = {}
+    if data.source == "tiny":
+        from spin.tiny.tasks import make_items, split_items
+
+        items = make_items(
+            data.num_sft + data.num_prompts + data.num_eval, seed, data.families or None
+        )
+        parts = split_items(
+            items, {"sft": data.num_sft, "spin": data.num_prompts, "eval": data.num_eval}, seed
+        )
+        counts["sft"] = write_jsonl(
+            out / "sft.jsonl", ({"prompt": r["prompt"], "real": r["answer"]} for r in parts["sft"])
+        )
+        prompts = [
+            {"idx": i, "prompt": r["prompt"], "real": r["answer"], "family": r["family"]}
+            for i, r in enumerate(parts["spin"])
+        ]
+        heldout = [
+            {"idx": i, "prompt": r["prompt"], "real": r["answer"]}
+            for i, r in enumerate(parts["eval"])
+        ]
+        counts["eval"] = write_jsonl(out / "eval.jsonl", parts["eval"])
+    elif data.source == "ultrachat":
+        from spin.data import load_hub_or_local, sample_prompts, ultrachat_first_turns
+
+        rows = load_hub_or_local(data.path, split=data.split, revision=data.revision)
+        turns = ultrachat_first_turns(rows, source=f"{data.path}:{data.split}")
+        prompts = sample_prompts(turns, data.num_prompts, seed)
+        if ctx.stage.params.get("need_sft"):
+            conversations = sample_prompts(
+                [{"messages": r["messages"]} for r in rows], data.num_sft, seed
+            )
+            counts["sft"] = write_jsonl(out / "sft.jsonl", conversations)
+        test = load_hub_or_local(data.path, split=data.eval_split, revision=data.revision)
+        heldout = sample_prompts(
+            ultrachat_first_turns(test, source=f"{data.path}:{data.eval_split}"),
+            data.num_eval,
+            seed,
+        )
+    else:  # spin_iter: the released pairs replace our generation
+        from spin.data import load_hub_or_local, spin_iter_pairs
+
+        for t in range(ctx.stage.params["iterations"]):
+            repo = data.spin_iter_repo.format(iteration=t)
+            pairs = spin_iter_pairs(
+                load_hub_or_local(repo, split="train", revision=data.revision), source=repo
+            )
+            counts[f"pairs_iter{t}"] = write_jsonl(out / f"pairs_iter{t}.jsonl", pairs)
+            if t == 0:
+                prompts = [
+                    {"idx": p["idx"], "prompt": p["prompt"], "real": p["real"]} for p in pairs
+                ]
+                test = spin_iter_pairs(
+                    load_hub_or_local(repo, split="test", revision=data.revision),
+                    source=f"{repo}:test",
+                )
+                heldout = [
+                    {"idx": p["idx"], "prompt": p["prompt"], "real": p["real"]} for p in test
+                ][: data.num_eval]
+    counts["prompts"] = write_jsonl(out / "prompts.jsonl", prompts)
+    counts["heldout"] = write_jsonl(out / "heldout.jsonl", heldout)
+    if data.subset_sizes:
+        from spin.data import nested_subsets
+
+        for size, subset in nested_subsets(prompts, data.subset_sizes, seed).items():
+            write_jsonl(
+                out / "subsets" / f"{size}.jsonl", [{**r, "idx": i} for i, r in enumerate(subset)]
+            )
+    return counts
+
+
+# ---------------------------------------------------------------- models
+
+
+def base_model(ctx: StageContext) -> dict:
+    """θ0's starting point: the tiny model built here, a local checkpoint, or a pinned Hub
+    snapshot (downloaded once into the HF cache; the stage records its path)."""
+    cfg = ModelConfig(**ctx.stage.params["model"])
+    if cfg.name_or_path == "tiny":
+        from spin.tiny.model import TinyModelSpec, build_tiny_model
+
+        corpus = []
+        for name in ("sft.jsonl", "prompts.jsonl", "heldout.jsonl"):
+            path = ctx.inputs["data"] / name
+            if path.exists():
+                corpus += [f"{r['prompt']} {r['real']}" for r in read_jsonl(path)]
+        spec = TinyModelSpec(
+            vocab_size=cfg.vocab_size,
+            hidden_size=cfg.hidden_size,
+            num_hidden_layers=cfg.num_hidden_layers,
+            num_attention_heads=cfg.num_attention_heads,
+            intermediate_size=2 * cfg.hidden_size,
+            seed=ctx.stage.params["seed"],
+        )
+        build_tiny_model(ctx.workdir / "model", corpus, spec)
+        return {"model": "tiny", "parameters": _count_parameters(ctx.workdir / "model")}
+    if Path(cfg.name_or_path).exists():
+        path = Path(cfg.name_or_path).resolve()
+        if not (path / "config.json").exists():
+            raise SpinError(f"model path {path} has no config.json: not a checkpoint")
+        return {"model_path": str(path)}
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = snapshot_download(cfg.name_or_path, revision=cfg.revision)
+    except Exception as e:  # the Hub client raises many types; name the model and revision
+        raise SpinError(f"cannot fetch model {cfg.name_or_path}@{cfg.revision}: {e}") from e
+    return {"model_path": path, "revision": cfg.revision}
+
+
+def _count_parameters(path: Path) -> int:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
+    return sum(p.numel() for p in model.parameters())
+
+
+def sft(ctx: StageContext) -> dict:
+    """SFT from the input model on an input data file: θ0 in the tiny preset, or one epoch
+    of the continued-SFT baseline."""
+    from transformers import AutoTokenizer
+
+    from spin.train.dataset import build_dataset
+
+    p = ctx.stage.params
+    cfg = SFTConfig(**p["sft"])
+    start = model_path(ctx.inputs["model"])
+    path = ctx.inputs["data"] / p["file"]
+    if _is_chat(
+        path
+    ):  # full conversations (rebuilding zephyr-7b-sft-full): TRL applies the template
+        records = read_jsonl(path, required=["messages"], nonempty=["messages"])
+    else:
+        records = read_jsonl(path, required=["prompt", "real"], nonempty=["prompt", "real"])
+    dataset_dir = ctx.workdir / "dataset"
+    if not dataset_dir.exists():
+        tokenizer = AutoTokenizer.from_pretrained(start)
+        if records and "messages" in records[0]:
+            from datasets import Dataset
+
+            Dataset.from_list(records).save_to_disk(str(dataset_dir))
+        else:
+            build_dataset(
+                records,
+                tokenizer,
+                kind="sft",
+                prompt_format=p["prompt_format"],
+                max_prompt_length=cfg.max_length // 2,
+                out_dir=dataset_dir,
+            )
+    result = _train("sft", start, dataset_dir, ctx, cfg, p)
+    return {"examples": len(records), "final_loss": _last(result, "train_loss")}
+
+
+def _is_chat(path: Path) -> bool:
+    with path.open() as f:
+        first = f.readline()
+    return bool(first) and "messages" in json.loads(first)
+
+
+# ---------------------------------------------------------------- self-play
+
+
+def generate(ctx: StageContext) -> dict:
+    """Responses of the input model to every prompt of an input file (resumable)."""
+    from transformers import AutoTokenizer
+
+    from spin.generate import generate_file, load_backend
+
+    p = ctx.stage.params
+    cfg = GenerationConfig(**p["generation"])
+    path = model_path(ctx.inputs["model"])
+    src = ctx.inputs["data"] / p["file"]
+    if p.get("limit"):
+        src = _head(src, ctx.workdir / "input.jsonl", p["limit"])
+    backend = load_backend(path, cfg, dtype=p["dtype"], seed=ctx.seed)
+    generated = generate_file(
+        backend,
+        AutoTokenizer.from_pretrained(path),
+        src,
+        ctx.workdir / "generations.jsonl",
+        cfg,
+        seed=ctx.seed,
+    )
+    records = read_jsonl(ctx.workdir / "generations.jsonl")
+    empty = sum(1 for r in records if not r["generated"].strip())
+    identical = sum(1 for r in records if r["generated"].strip() == str(r.get("real", "")).strip())
+    return {
+        "records": len(records),
+        "generated_now": generated,
+        "empty": empty,
+        "identical_to_real": identical,
+    }
+
+
+def _head(src: Path, dst: Path, n: int) -> Path:
+    if not dst.exists():
+        write_jsonl(dst, read_jsonl(src)[:n])
+    return dst
+
+
+def pairs(ctx: StageContext) -> dict:
+    """Assemble this iteration's training data: pairs (SPIN; mixed with the previous
+    iteration's pairs) or triplets (T-SPIN; with θ0's y0). Writes own.jsonl (this
+    iteration's) and train.jsonl (what the trainer sees)."""
+    from spin.data import assemble_pairs, assemble_triplets, mix_iterations
+
+    p = ctx.stage.params
+    gen_file = ctx.inputs["generations"] / (p.get("released", "generations.jsonl"))
+    generations = read_jsonl(gen_file, required=["idx", "prompt", "real", "generated"])
+    if p["kind"] == "triplets":
+        protos = read_jsonl(ctx.inputs["proto"] / "generations.jsonl")
+        own = assemble_triplets(generations, protos, source=str(gen_file))
+    else:
+        own = assemble_pairs(generations, iteration=p["iteration"], source=str(gen_file))
+    previous = (
+        read_jsonl(ctx.inputs["previous"] / "own.jsonl") if "previous" in ctx.inputs else None
+    )
+    train = mix_iterations(own, previous) if p["mix_previous"] else own
+    write_jsonl(ctx.workdir / "own.jsonl", own)
+    write_jsonl(ctx.workdir / "train.jsonl", train)
+    return {
+        "own": len(own),
+        "train": len(train),
+        "mixed_previous": previous is not None and p["mix_previous"],
+    }
+
+
+def train(ctx: StageContext) -> dict:
+    """θt -> θt+1 on the pairs or triplets, reference θt (SPIN, T-SPIN_ref) or none (T-SPIN)."""
+    from transformers import AutoTokenizer
+
+    from spin.train.dataset import build_dataset
+
+    p = ctx.stage.params
+    cfg = TrainingConfig(**p["training"])
+    start = model_path(ctx.inputs["model"])
+    records = read_jsonl(ctx.inputs["pairs"] / "train.jsonl")
+    dataset_dir = ctx.workdir / "dataset"
+    stats = {"examples": len(records)}
+    if not dataset_dir.exists():
+        kind = "pairs" if p["method"] == "spin" else "triplets"
+        tokenizer = AutoTokenizer.from_pretrained(start)
+        stats.update(
+            build_dataset(
+                records,
+                tokenizer,
+                kind=kind,
+                prompt_format=cfg.prompt_format,
+                max_prompt_length=cfg.max_prompt_length,
+                out_dir=dataset_dir,
+            )
+        )
+    result = _train(p["method"], start, dataset_dir, ctx, cfg, p)
+    return {**stats, "final_loss": _last(result, "train_loss")}
+
+
+def _train(method: str, start: str, dataset_dir: Path, ctx: StageContext, cfg, p: dict) -> dict:
+    """Run a trainer in this process, or under `accelerate launch` in a subprocess."""
+    from dataclasses import asdict
+
+    if cfg.launcher == "accelerate":
+        cmd = train_command(
+            method,
+            start,
+            dataset_dir,
+            ctx.workdir,
+            asdict(cfg),
+            ctx.seed,
+            p["dtype"],
+            cfg.accelerate_config,
+        )
+        log.info("launching: %s", " ".join(cmd))
+        subprocess.run(cmd, check=True)
+        return json.loads((ctx.workdir / "train_result.json").read_text())
+    from spin.train.command import run_training
+
+    return run_training(
+        method, start, dataset_dir, ctx.workdir, cfg, seed=ctx.seed, dtype=p["dtype"]
+    )
+
+
+def train_command(
+    method, start, dataset_dir, out, cfg: dict, seed: int, dtype: str, accelerate_config: str
+) -> list[str]:
+    """The `accelerate launch ... spin train ...` command line for one training stage."""
+    return [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(accelerate_config),
+        "-m", "spin.cli", "train", "--method", method, "--model", str(start), "--data", str(dataset_dir),
+        "--output-dir", str(out), "--config-json", json.dumps(cfg, sort_keys=True), "--seed", str(seed), "--dtype", dtype,
+    ]  # fmt: skip
+
+
+def _last(result: dict, key: str):
+    for entry in reversed(result.get("log_history", [])):
+        if key in entry:
+            return entry[key]
+    return None
+
+
+def dynamics(ctx: StageContext) -> dict:
+    """Rewards and log-likelihoods of y, y′ and y0 under θt+1 (the paper's Figures 3, 7),
+    on a sample of the training data and on held-out prompts."""
+    from transformers import AutoTokenizer
+
+    from spin.dynamics import measure, write_dynamics
+
+    p = ctx.stage.params
+    policy = model_path(ctx.inputs["policy"])
+    reference = (
+        model_path(ctx.inputs["reference"]) if p["method"] in ("spin", "tspin_ref") else None
+    )
+    tokenizer = AutoTokenizer.from_pretrained(policy)
+    splits = {}
+    train_records = read_jsonl(ctx.inputs["pairs"] / "own.jsonl")[: p["max_train"]]
+    protos = (
+        {r["idx"]: r["generated"] for r in read_jsonl(ctx.inputs["proto"] / "generations.jsonl")}
+        if "proto" in ctx.inputs
+        else {}
+    )
+    heldout_protos = {
+        r["idx"]: r["generated"]
+        for r in read_jsonl(ctx.inputs["heldout_proto"] / "generations.jsonl")
+    }
+    heldout = read_jsonl(ctx.inputs["heldout"] / "generations.jsonl")[: p["max_heldout"]]
+    for name, records, proto_map in (
+        ("train", train_records, protos),
+        ("heldout", heldout, heldout_protos),
+    ):
+        records = [{**r, "proto": r.get("proto", proto_map.get(r["idx"]))} for r in records]
+        if any(r["proto"] is None for r in records):
+            records = [{k: v for k, v in r.items() if k != "proto"} for r in records]
+        splits[name] = measure(
+            policy, records, tokenizer, method=p["method"], reference_path=reference,
+            alpha=p["alpha"], beta=p["beta"], prompt_format=p["prompt_format"],
+            max_prompt_length=p["max_prompt_length"], reduction=p["reduction"],
+        )  # fmt: skip
+    write_dynamics(
+        ctx.workdir / "dynamics.json",
+        method=p["method"],
+        arm=p["arm"],
+        iteration=p["iteration"],
+        seed=ctx.seed,
+        splits=splits,
+    )
+    return {
+        name: {k: v for k, v in s.items() if k in ("n", "mismatch_share")}
+        for name, s in splits.items()
+    }
+
+
+def evaluate(ctx: StageContext) -> dict:
+    """Score a checkpoint on a suite; writes results.json in the results schema."""
+    from spin.eval import evaluate as run_suite
+
+    p = ctx.stage.params
+    path = model_path(ctx.inputs["model"])
+    data_dir = ctx.inputs["data"] if p["suite"] == "tiny" else p.get("data_dir")
+    results = run_suite(
+        p["suite"], path, ctx.workdir, model_info={"name": path, "path": path}, backend=p["backend"],
+        data_dir=data_dir, limit=p["limit"] or None, batch_size=p["batch_size"], seed=ctx.seed,
+    )  # fmt: skip
+    payload = json.loads(Path(results).read_text())
+    return {"results_file": Path(results).name, "average": payload.get("average")}
