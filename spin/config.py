@@ -279,9 +279,10 @@ class Experiment:
     arms: dict[str, ArmConfig] = field(default_factory=dict)
     eval: EvalConfig = field(default_factory=EvalConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
-    sweep: dict[str, list] = field(default_factory=dict)
-    """Grid over dotted keys, e.g. {arms.tspin.training.alpha: [0.1, 0.3]}: `spin run` expands it
-    into one run per combination (see spin.sweep)."""
+    sweep: dict[str, Any] = field(default_factory=dict)
+    """A grid over one arm: {arm: tspin, grid: {iterations.1.alpha: [0.1, 0.3], ...}}. The arm is
+    replaced by one arm per combination, named like 'tspin[alpha=0.1,beta=0.3]'; stages
+    the combinations have in common (e.g. iteration 0) run once."""
     notes: str = ""
     """Free text: where the sources disagree and what this file chose."""
 
@@ -328,9 +329,52 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     for item in overrides or []:
         apply_override(data, item)
     try:
+        data = expand_sweep(data)
         return _build(Experiment, data, "")
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+
+
+def expand_sweep(data: dict) -> dict:
+    """Replace the swept arm by one arm per grid combination (see Experiment.sweep)."""
+    import copy
+    import itertools
+
+    sweep = data.get("sweep") or {}
+    if not sweep:
+        return data
+    _check_keys(sweep, _SweepSpec, "sweep")
+    arm = sweep.get("arm")
+    arms = data.get("arms") or {}
+    if arm not in arms:
+        raise ConfigError(f"sweep.arm '{arm}' is not an arm{nearest(str(arm), arms)}")
+    grid = sweep.get("grid") or {}
+    if not grid or not all(isinstance(v, list) and v for v in grid.values()):
+        raise ConfigError("sweep.grid must map dotted keys to non-empty lists of values")
+    expanded = {k: v for k, v in arms.items() if k != arm}
+    for values in itertools.product(*grid.values()):
+        name = (
+            arm
+            + "["
+            + ",".join(f"{k.split('.')[-1]}={v}" for k, v in zip(grid, values, strict=True))
+            + "]"
+        )
+        spec = copy.deepcopy(arms[arm])
+        for key, value in zip(grid, values, strict=True):
+            try:
+                apply_override(spec, f"{key}={value}")
+            except (IndexError, ValueError, TypeError):
+                raise ConfigError(f"sweep.grid key '{key}' does not exist in arm '{arm}'") from None
+        spec.setdefault("label", name)
+        expanded[name] = spec
+    return {**data, "arms": expanded, "sweep": {**sweep, "expanded": list(expanded)}}
+
+
+@dataclass
+class _SweepSpec:
+    arm: str = ""
+    grid: dict = field(default_factory=dict)
+    expanded: list = field(default_factory=list)
 
 
 def apply_override(data: dict, item: str) -> None:

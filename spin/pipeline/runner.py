@@ -14,6 +14,7 @@ from spin.io import write_json
 from spin.pipeline.graph import Graph, build_graph
 from spin.pipeline.provenance import provenance
 from spin.pipeline.stage import Store, topological
+from spin.pipeline.steps import model_path as model_path_of
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def run_experiment(
 
 def publish(graph: Graph, store: Store, root: Path) -> list[Path]:
     """Copy each eval stage's results into <run>/results/<model>__<suite>.json with the
-    model block filled in, and each dynamics file into <run>/results/dynamics/."""
+    model block filled in, each dynamics file into <run>/results/dynamics/, and link each
+    checkpoint as <run>/checkpoints/<arm>-<model name>."""
     import json
 
     results_dir = root / "results"
@@ -64,6 +66,13 @@ def publish(graph: Graph, store: Store, root: Path) -> list[Path]:
         out = results_dir / f"{slug}__{payload['suite']}.json"
         write_json(out, payload)
         written.append(out)
+    for stage, info in graph.checkpoints:  # friendly names for the content-addressed models
+        link = root / "checkpoints" / _slug(f"{info.get('arm', 'theta0')}-{info['name']}")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        target = Path(model_path_of(store.path(stage))).resolve()
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
     for stage in graph.dynamics:
         payload = json.loads((store.path(stage) / "dynamics.json").read_text())
         out = results_dir / "dynamics" / f"{payload['arm']}-iter{payload['iteration']}.json"

@@ -130,6 +130,11 @@ def base_model(ctx: StageContext) -> dict:
         )
         build_tiny_model(ctx.workdir / "model", corpus, spec)
         return {"model": "tiny", "parameters": _count_parameters(ctx.workdir / "model")}
+    if (
+        cfg.name_or_path.startswith(("/", ".", "~"))
+        and not Path(cfg.name_or_path).expanduser().exists()
+    ):
+        raise SpinError(f"model path not found: {cfg.name_or_path} (model.name_or_path)")
     if Path(cfg.name_or_path).exists():
         path = Path(cfg.name_or_path).resolve()
         if not (path / "config.json").exists():
@@ -386,14 +391,16 @@ def dynamics(ctx: StageContext) -> dict:
 
 
 def evaluate(ctx: StageContext) -> dict:
-    """Score a checkpoint on a suite; writes results.json in the results schema."""
+    """Score a checkpoint on a suite; writes results in the results schema. The model block
+    is left 'pending' and filled in by the runner's publish step, so that renaming an arm
+    does not re-evaluate its checkpoints."""
     from spin.eval import evaluate as run_suite
 
     p = ctx.stage.params
     path = model_path(ctx.inputs["model"])
     data_dir = ctx.inputs["data"] if p["suite"] == "tiny" else p.get("data_dir")
     results = run_suite(
-        p["suite"], path, ctx.workdir, model_info={"name": path, "path": path}, backend=p["backend"],
+        p["suite"], path, ctx.workdir, model_info={"name": Path(path).name, "method": "pending", "base_model": "pending", "path": path}, backend=p["backend"],
         data_dir=data_dir, limit=p["limit"] or None, batch_size=p["batch_size"], seed=ctx.seed,
     )  # fmt: skip
     payload = json.loads(Path(results).read_text())

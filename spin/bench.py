@@ -1,0 +1,226 @@
+"""`spin bench`: speed measured side by side in one process, printed as ratios.
+
+Generation: the vLLM backend against HF `generate` with batch 8 and greedy decoding (the
+official generate.py path), on the same prompts, with vLLM's engine start-up reported
+apart. Training: our SPIN step (reference log-probs precomputed once) against the same
+step with a resident reference model (how the official trainer runs), checking that both
+give the same losses; and the T-SPIN step (three sequences, no reference) against SPIN's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+HELP = "Measure generation and training speed on the tiny model; prints ratios against baselines."
+EXAMPLE = "spin bench --output reports/bench.json"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--prompts", type=int, default=256, help="prompts for the generation benchmark")
+    p.add_argument("--new-tokens", type=int, default=64)
+    p.add_argument(
+        "--pairs", type=int, default=256, help="training examples for the step benchmarks"
+    )
+    p.add_argument("--skip-vllm", action="store_true", help="only the training benchmarks")
+    p.add_argument("--workdir", default="runs/bench", help="where the tiny model and datasets go")
+    p.add_argument("--output", help="also write the measurements as JSON")
+
+
+def _tiny_model(workdir: Path) -> Path:
+    from spin.tiny.model import build_tiny_model
+    from spin.tiny.tasks import make_items
+
+    model = workdir / "model"
+    if not (model / "config.json").exists():
+        items = make_items(2000, seed=0)
+        build_tiny_model(model, [f"{i['prompt']} {i['answer']}" for i in items])
+    return model
+
+
+def bench_generation(model: Path, n_prompts: int, new_tokens: int, skip_vllm: bool) -> dict:
+    from transformers import AutoTokenizer
+
+    from spin.config import GenerationConfig
+    from spin.generate.hf_backend import HFBackend
+    from spin.prompts import format_prompt
+    from spin.tiny.tasks import make_items
+
+    tok = AutoTokenizer.from_pretrained(model)
+    texts = [format_prompt(tok, i["prompt"], "chat") for i in make_items(n_prompts, seed=1)]
+    seeds = list(range(n_prompts))
+    # min_new_tokens keeps every output at exactly new_tokens, so tokens/s compare like for like
+    cfg = GenerationConfig(
+        backend="transformers", prompt_format="chat", max_new_tokens=new_tokens, batch_size=8
+    )
+    hf = HFBackend(str(model), cfg)
+    hf.model.generation_config.min_new_tokens = new_tokens
+    start = time.perf_counter()
+    hf.generate(texts, seeds)
+    hf_s = time.perf_counter() - start
+    out = {
+        "prompts": n_prompts,
+        "new_tokens": new_tokens,
+        "hf_batch8_tokens_per_s": n_prompts * new_tokens / hf_s,
+    }
+    del hf
+    if skip_vllm:
+        return out
+    from vllm import SamplingParams
+
+    from spin.generate.vllm_backend import VLLMBackend
+
+    vcfg = GenerationConfig(backend="vllm", max_new_tokens=new_tokens, gpu_memory_utilization=0.2)
+    engine = VLLMBackend(str(model), vcfg)
+    params = SamplingParams(
+        temperature=0.0, max_tokens=new_tokens, min_tokens=new_tokens, ignore_eos=True
+    )
+    start = time.perf_counter()
+    engine.llm.generate(texts, params, use_tqdm=False)
+    v_s = time.perf_counter() - start
+    out.update(
+        vllm_startup_s=engine.startup_s,
+        vllm_tokens_per_s=n_prompts * new_tokens / v_s,
+    )
+    out["vllm_speedup"] = out["vllm_tokens_per_s"] / out["hf_batch8_tokens_per_s"]
+    return out
+
+
+def _datasets(model: Path, workdir: Path, n: int) -> tuple[Path, Path]:
+    from transformers import AutoTokenizer
+
+    from spin.tiny.tasks import make_items
+    from spin.train.dataset import build_dataset
+
+    tok = AutoTokenizer.from_pretrained(model)
+    items = make_items(n, seed=2)
+    records = [
+        {
+            "prompt": i["prompt"],
+            "real": i["answer"],
+            "generated": i["answer"][::-1] + " 0",
+            "proto": "1 2 3",
+        }
+        for i in items
+    ]
+    pairs, triplets = workdir / f"pairs{n}", workdir / f"triplets{n}"
+    for kind, path in (("pairs", pairs), ("triplets", triplets)):
+        if not path.exists():
+            build_dataset(
+                records, tok, kind=kind, prompt_format="chat", max_prompt_length=64, out_dir=path
+            )
+    return pairs, triplets
+
+
+def bench_training(model: Path, workdir: Path, n: int) -> dict:
+    """Examples/s of one epoch of SPIN steps with and without a resident reference."""
+    import torch
+    from datasets import load_from_disk
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOTrainer
+
+    from spin.config import TrainingConfig
+    from spin.train.spin_trainer import dpo_config
+
+    pairs, triplets = _datasets(model, workdir, n)
+    cfg = TrainingConfig(
+        learning_rate=1e-4,
+        num_train_epochs=1,
+        per_device_train_batch_size=8,
+        max_length=128,
+        max_prompt_length=64,
+        logging_steps=1,
+        save_steps=10**6,
+    )
+    out = {"examples": n}
+    losses = {}
+    for name, precompute in (("resident_reference", False), ("precomputed_reference", True)):
+        torch.manual_seed(0)
+        args = dpo_config(cfg, workdir / f"ckpt-{name}", seed=0, dtype="float32")
+        args.precompute_ref_log_probs = precompute
+        tok = AutoTokenizer.from_pretrained(model)
+        start = time.perf_counter()
+        policy = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+        ref = (
+            None if precompute else AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+        )
+        trainer = DPOTrainer(
+            model=policy,
+            ref_model=ref,
+            args=args,
+            train_dataset=load_from_disk(str(pairs)),
+            processing_class=tok,
+        )
+        setup_s = time.perf_counter() - start
+        metrics = trainer.train().metrics
+        losses[name] = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        out[name] = {
+            "setup_s": setup_s,
+            "train_s": metrics["train_runtime"],
+            "examples_per_s": n / metrics["train_runtime"],
+            "end_to_end_examples_per_s": n / (setup_s + metrics["train_runtime"]),
+        }
+    out["spin_step_speedup"] = (
+        out["precomputed_reference"]["examples_per_s"] / out["resident_reference"]["examples_per_s"]
+    )
+    out["spin_end_to_end_speedup"] = (
+        out["precomputed_reference"]["end_to_end_examples_per_s"]
+        / out["resident_reference"]["end_to_end_examples_per_s"]
+    )
+    a, b = losses["resident_reference"], losses["precomputed_reference"]
+    out["max_loss_difference"] = max(abs(x - y) for x, y in zip(a, b, strict=True))
+    try:
+        from spin.train.triplet import train_tspin
+    except ImportError:
+        return out
+    start = time.perf_counter()
+    result = train_tspin(str(model), triplets, workdir / "tspin", cfg, seed=0)
+    train_s = next(
+        (h["train_runtime"] for h in reversed(result["log_history"]) if "train_runtime" in h),
+        time.perf_counter() - start,
+    )
+    out["tspin"] = {"train_s": train_s, "examples_per_s": n / train_s}
+    out["tspin_time_per_example_vs_spin"] = (
+        out["precomputed_reference"]["examples_per_s"] / out["tspin"]["examples_per_s"]
+    )
+    return out
+
+
+def main(args) -> int:
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    model = _tiny_model(workdir)
+    results = {
+        "generation": bench_generation(model, args.prompts, args.new_tokens, args.skip_vllm),
+        "training": bench_training(model, workdir, args.pairs),
+    }
+    g, t = results["generation"], results["training"]
+    print(
+        "\n== generation (tiny Mistral, greedy, %d prompts x %d new tokens)"
+        % (g["prompts"], g["new_tokens"])
+    )
+    print(f"HF generate, batch 8 (official path): {g['hf_batch8_tokens_per_s']:10.0f} tokens/s")
+    if "vllm_tokens_per_s" in g:
+        print(
+            f"vLLM backend:                         {g['vllm_tokens_per_s']:10.0f} tokens/s  ({g['vllm_speedup']:.2f}x; engine start-up {g['vllm_startup_s']:.1f} s, not included)"
+        )
+    print(f"\n== SPIN training step ({t['examples']} pairs, batch 8)")
+    for name in ("resident_reference", "precomputed_reference"):
+        r = t[name]
+        print(
+            f"{name:22}: {r['examples_per_s']:7.1f} examples/s in steps, {r['end_to_end_examples_per_s']:7.1f} incl. set-up/precompute"
+        )
+    print(
+        f"precomputed vs resident reference: {t['spin_step_speedup']:.2f}x per step, {t['spin_end_to_end_speedup']:.2f}x end to end; max |loss difference| {t['max_loss_difference']:.2e}"
+    )
+    if "tspin" in t:
+        print(
+            f"T-SPIN step: {t['tspin']['examples_per_s']:.1f} examples/s; time per example {t['tspin_time_per_example_vs_spin']:.2f}x SPIN's (target <= 1.6x)"
+        )
+    if args.output:
+        from spin.io import write_json
+
+        write_json(args.output, results)
+    print(json.dumps(results, indent=1) if not args.output else f"\nwritten: {args.output}")
+    return 0

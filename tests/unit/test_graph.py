@@ -1,0 +1,73 @@
+"""The stage graph: keys change exactly where the config changes, shared work is shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spin.config import load_experiment
+from spin.pipeline.graph import build_graph
+from spin.pipeline.stage import topological
+
+TINY = Path(__file__).resolve().parents[2] / "replication" / "tiny.yaml"
+
+
+def _keys(overrides=()):
+    exp = load_experiment(TINY, list(overrides))
+    return {s.name: s.key for s in topological(build_graph(exp).stages)}
+
+
+def test_changing_one_iteration_reruns_only_what_depends_on_it():
+    before = _keys()
+    after = _keys(["arms.spin.iterations.2.learning_rate=3e-5"])
+    changed = {name for name in before if before[name] != after.get(name)}
+    assert "spin/iter2/train" in changed and "spin/iter3/generate" in changed
+    assert not any(n.startswith(("prepare", "base_model", "sft", "continued_sft")) for n in changed)
+    assert not any(n.startswith(("spin/iter0", "spin/iter1")) for n in changed)
+    assert "spin/iter2/generate" not in changed  # θ2 is unchanged, so are its generations
+
+
+def test_seed_changes_everything():
+    a, b = _keys(), _keys(["seed=1"])
+    assert all(a[n] != b[n] for n in a if n in b)
+
+
+def test_spin_iteration_pairs_mix_previous_and_theta0_generation_is_shared():
+    exp = load_experiment(TINY)
+    stages = {s.name: s for s in topological(build_graph(exp).stages)}
+    assert "previous" in stages["spin/iter1/pairs"].deps
+    assert "previous" not in stages["spin/iter0/pairs"].deps
+    # θ0's generations (SPIN iteration 0's y′) are one stage, whatever arm asks for them
+    proto_keys = {s.deps["proto"].key for s in stages.values() if s.kind == "dynamics"}
+    assert stages["spin/iter0/generate"].key in proto_keys
+    lrs = [stages[f"spin/iter{t}/train"].params["training"]["learning_rate"] for t in range(4)]
+    betas = [stages[f"spin/iter{t}/train"].params["training"]["beta"] for t in range(4)]
+    assert lrs == [1e-4, 1e-4, 2e-5, 2e-5] and betas == [0.1, 0.1, 0.1, 5.0]
+
+
+def test_zephyr_recipe_matches_the_paper():
+    exp = load_experiment(TINY.parent / "spin-zephyr-7b.yaml")
+    stages = {s.name: s for s in topological(build_graph(exp).stages)}
+    train = [stages[f"spin/iter{t}/train"].params["training"] for t in range(4)]
+    assert [t["learning_rate"] for t in train] == [5e-7, 5e-7, 1e-7, 1e-7]
+    assert [t["beta"] for t in train] == [0.1, 0.1, 0.1, 5.0]
+    assert {t["optimizer"] for t in train} == {"rmsprop"} and {
+        t["warmup_ratio"] for t in train
+    } == {0.1}
+    assert train[0]["per_device_train_batch_size"] * 8 == 64
+    assert exp.model.revision.startswith("ac6e600")
+    g = exp.generation
+    assert (g.prompt_format, g.temperature, g.max_new_tokens, g.backend) == (
+        "alpaca",
+        0.0,
+        256,
+        "transformers",
+    )
+    assert exp.data.num_prompts == 50_000
+    # starting from our own SFT puts an SFT stage from Mistral-7B-v0.1 before iteration 0
+    own = load_experiment(TINY.parent / "spin-zephyr-7b.yaml", ["model.from_sft=true"])
+    own_stages = {s.name: s for s in topological(build_graph(own).stages)}
+    assert own_stages["spin/iter0/train"].deps["model"].name == "sft"
+    assert own_stages["base_model"].params["model"]["name_or_path"] == "mistralai/Mistral-7B-v0.1"
+    released = load_experiment(TINY.parent / "spin-zephyr-7b.yaml", ["data.source=spin_iter"])
+    names = [s.name for s in topological(build_graph(released).stages)]
+    assert not any(n.endswith("/generate") for n in names)  # the released pairs replace generation
