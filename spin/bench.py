@@ -197,8 +197,7 @@ def main(args) -> int:
     }
     g, t = results["generation"], results["training"]
     print(
-        "\n== generation (tiny Mistral, greedy, %d prompts x %d new tokens)"
-        % (g["prompts"], g["new_tokens"])
+        f"\n== generation (tiny Mistral, greedy, {g['prompts']} prompts x {g['new_tokens']} new tokens)"
     )
     print(f"HF generate, batch 8 (official path): {g['hf_batch8_tokens_per_s']:10.0f} tokens/s")
     if "vllm_tokens_per_s" in g:
