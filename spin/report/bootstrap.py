@@ -44,12 +44,16 @@ def read_samples(path: str | Path) -> pd.DataFrame:
     df = pd.DataFrame.from_records(records, columns=["task", "doc_id", "score"])
     scores = pd.to_numeric(df["score"], errors="coerce")
     if scores.isna().any():
-        raise DataError(path, "score is not a number", line=int(scores.isna().idxmax()) + 1, field="score")
+        raise DataError(
+            path, "score is not a number", line=int(scores.isna().idxmax()) + 1, field="score"
+        )
     df["score"] = scores.astype(float)
     df["doc_id"] = df["doc_id"].astype(str)  # 12 and "12" name the same document
     dup = df.duplicated(["task", "doc_id"])
     if dup.any():
-        raise DataError(path, "duplicate (task, doc_id)", line=int(dup.idxmax()) + 1, field="doc_id")
+        raise DataError(
+            path, "duplicate (task, doc_id)", line=int(dup.idxmax()) + 1, field="doc_id"
+        )
     return df
 
 
@@ -80,7 +84,9 @@ def compare_samples(new: pd.DataFrame, base: pd.DataFrame, *, scale_to_percent: 
         common = a.index.intersection(b.index).sort_values()
         if common.empty:
             continue
-        scale = 100.0 if scale_to_percent and a.between(0, 1).all() and b.between(0, 1).all() else 1.0
+        scale = (
+            100.0 if scale_to_percent and a.between(0, 1).all() and b.between(0, 1).all() else 1.0
+        )
         diff = (a.loc[common].to_numpy() - b.loc[common].to_numpy()) * scale
         mean, lo, hi = paired_ci(diff, resamples=resamples, seed=seed)
         rows.append({"task": task, "n_paired": int(common.size),

@@ -40,8 +40,9 @@ class Build:
 
     def __init__(self, output_dir: Path, *, reported_dir: Path | None = None,
                  results_dir: Path | None = None, k_se: float = 2.0,
-                 absolute: float | None = None) -> None:  # fmt: skip
+                 absolute: float | None = None, only_figures: set[str] | None = None) -> None:  # fmt: skip
         self.output_dir = Path(output_dir)
+        self.only_figures = only_figures  # None: every figure the data allows
         self.reported_dir = Path(reported_dir) if reported_dir else registry.default_dir()
         self.reported = registry.load(self.reported_dir)
         self.tolerance = tables.Tolerance(k_se, absolute)
@@ -54,9 +55,13 @@ class Build:
         self.warnings = self._name_warnings()
         self.comparison, unmatched = tables.comparison(self.reported, self.ours, self.tolerance)
         ours_arg = self.ours if self.has_results else None
-        self.tables = {k: tables.paper_table(s, self.reported, ours_arg) for k, s in PAPER_TABLES.items()}
+        self.tables = {
+            k: tables.paper_table(s, self.reported, ours_arg) for k, s in PAPER_TABLES.items()
+        }
         missing = unmatched + [m for _, _, miss in self.tables.values() for m in miss]
-        self.missing = pd.DataFrame(missing, columns=["table", "model", "benchmark", "missing", "why"])
+        self.missing = pd.DataFrame(
+            missing, columns=["table", "model", "benchmark", "missing", "why"]
+        )
         self.summary = self._summary()
 
     def _name_warnings(self) -> list[str]:
@@ -77,7 +82,9 @@ class Build:
                  f"models; dynamics: {len(self.scan.dynamics)} files; ignored (no schema key): "
                  f"{len(self.scan.skipped)} JSON files")  # fmt: skip
         if len(multi):
-            s.append(f"aggregated over seeds (mean; stderr combines eval error and seed spread): {', '.join(multi)}")
+            s.append(
+                f"aggregated over seeds (mean; stderr combines eval error and seed spread): {', '.join(multi)}"
+            )
         within = self.comparison["within_tolerance"]
         s.append(f"comparison: {len(self.comparison)} cells, {int((within == True).sum())} within tolerance, "  # noqa: E712
                  f"{int((within == False).sum())} outside, {int(within.isna().sum())} without a verdict; "  # noqa: E712
@@ -112,13 +119,17 @@ class Build:
         tdir.mkdir()
         for key, (display, long, miss) in self.tables.items():
             spec = PAPER_TABLES[key]
-            (tdir / f"{key}.md").write_text(tables.to_markdown(spec, display, miss), encoding="utf-8")
+            (tdir / f"{key}.md").write_text(
+                tables.to_markdown(spec, display, miss), encoding="utf-8"
+            )
             (tdir / f"{key}.tex").write_text(tables.to_latex(spec, display), encoding="utf-8")
             long.to_csv(tdir / f"{key}.csv", index=False)
             written += [tdir / f"{key}.{ext}" for ext in ("md", "tex", "csv")]
         figs, skipped = self._figures(stage / "figures", figures)
         written += [p for _, paths in figs for p in paths]
-        pngs = [(FIGURE_CAPTIONS.get(stem) or _tasks_caption(stem), paths[0]) for stem, paths in figs]
+        pngs = [
+            (FIGURE_CAPTIONS.get(stem) or _tasks_caption(stem), paths[0]) for stem, paths in figs
+        ]
         page = html.page(
             title="SPIN / T-SPIN replication report", summary=self.summary,
             comparison=self.comparison if self.has_results else None,
@@ -135,29 +146,46 @@ class Build:
 
         manifest = {"matplotlib": matplotlib.__version__,
                     "files": {str(p.relative_to(stage)): sha256_file(p) for p in sorted(written)}}  # fmt: skip
-        (stage / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        (stage / "manifest.json").write_text(
+            json.dumps(manifest, indent=1) + "\n", encoding="utf-8"
+        )
         return [str(p.relative_to(stage)) for p in written] + ["manifest.json"]
 
-    def _figures(self, fdir: Path, figures) -> tuple[list[tuple[str, list[Path]]], list[str]]:
-        figures.configure()
-        out: list[tuple[str, list[Path]]] = []
+    def figure_plan(self) -> tuple[list[str], list[str]]:
+        """Stems of the figures this build can draw from its data, and why others cannot."""
+        stems = ["average_over_iterations", *[f"tasks_{k}" for k in PAPER_TABLES]]
         skipped = []
-        out.append(("average_over_iterations", figures.average_over_iterations(self.reported, self.ours, fdir)))
-        for key in PAPER_TABLES:
-            out.append((f"tasks_{key}", figures.task_bars(self.reported, self.ours, key, fdir)))
         mt = self.ours[(self.ours["suite"] == "mt-bench") & self.ours["benchmark"].isin(registry.MT_BENCH_CATEGORIES)] \
             if not self.ours.empty else self.ours  # fmt: skip
         if not mt.empty:
-            out.append(("mtbench_radar", figures.mtbench_radar(self.ours, fdir)))
+            stems.append("mtbench_radar")
         else:
             skipped.append("MT-Bench radar: no mt-bench results with per-category scores "
                            "(the papers print no per-category numbers, only a plot)")  # fmt: skip
-        out.append(("data_size", figures.data_size(self.reported, self.ours, fdir)))
+        stems.append("data_size")
         if not self.dynamics.empty:
-            out.append(("training_dynamics", figures.training_dynamics(self.dynamics, fdir)))
+            stems.append("training_dynamics")
         else:
             skipped.append("training dynamics: no spin-dynamics/1 files under the results directory "
                            "(the papers show these only as plots)")  # fmt: skip
+        return stems, skipped
+
+    def _figures(self, fdir: Path, figures) -> tuple[list[tuple[str, list[Path]]], list[str]]:
+        figures.configure()
+        stems, skipped = self.figure_plan()
+        draw = {
+            "average_over_iterations": lambda: figures.average_over_iterations(self.reported, self.ours, fdir),
+            "mtbench_radar": lambda: figures.mtbench_radar(self.ours, fdir),
+            "data_size": lambda: figures.data_size(self.reported, self.ours, fdir),
+            "training_dynamics": lambda: figures.training_dynamics(self.dynamics, fdir),
+            **{f"tasks_{k}": (lambda k=k: figures.task_bars(self.reported, self.ours, k, fdir)) for k in PAPER_TABLES},
+        }  # fmt: skip
+        out = []
+        for stem in stems:
+            if self.only_figures is not None and stem not in self.only_figures:
+                skipped.append(f"{stem}: not requested (--figures)")
+                continue
+            out.append((stem, draw[stem]()))
         return out, skipped
 
 

@@ -31,15 +31,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reported-dir", type=Path, default=None,
                         help="directory holding reported_results.csv (default: reports/reported "
                         "in the repository, or $SPIN_REPORTED_DIR)")  # fmt: skip
+    parser.add_argument("--figures", default=None, metavar="NAME[,NAME]",
+                        help="draw only these figures (stems, e.g. average_over_iterations,data_size); "
+                        "'none' for tables only. Default: every figure the data allows")  # fmt: skip
     parser.add_argument("--tolerance-se", type=float, default=2.0,
                         help="within_tolerance: |delta| <= this many standard errors of ours (default 2)")  # fmt: skip
     parser.add_argument("--tolerance-abs", type=float, default=None,
                         help="points of tolerance where ours has no stderr (default: leave the verdict empty)")  # fmt: skip
 
 
-def print_reported(fmt: str, reported_dir: Path | None, stream=sys.stdout) -> None:
+def print_reported(fmt: str, reported_dir: Path | None, stream=None) -> None:
     """Print the registry in long form as csv, md or json."""
     from spin.report import registry
+
+    stream = stream or sys.stdout  # looked up at call time, so redirection works
 
     df = registry.long_form(registry.load(reported_dir))
     if fmt == "csv":
@@ -62,14 +67,29 @@ def main(args: argparse.Namespace) -> int:
         raise SpinError("give --output-dir (or --reported to print the registry)")
     from spin.report.build import Build
 
+    only = None
+    if args.figures is not None:
+        only = (
+            set()
+            if args.figures == "none"
+            else {f.strip() for f in args.figures.split(",") if f.strip()}
+        )
     build = Build(args.output_dir, reported_dir=args.reported_dir, results_dir=args.results_dir,
-                  k_se=args.tolerance_se, absolute=args.tolerance_abs)  # fmt: skip
+                  k_se=args.tolerance_se, absolute=args.tolerance_abs, only_figures=only)  # fmt: skip
+    if only:
+        from spin.errors import nearest
+
+        possible = build.figure_plan()[0] + ["mtbench_radar", "training_dynamics"]
+        for name in sorted(only - set(possible)):
+            raise SpinError(f"unknown figure '{name}'{nearest(name, possible)}")
     for warning in build.warnings:
         print(f"spin report: warning: {warning}", file=sys.stderr)
     written = build.write()
     for line in build.summary:
         print(line)
-    print(f"wrote {len(written)} files under {args.output_dir}/ (open {args.output_dir}/index.html)")
+    print(
+        f"wrote {len(written)} files under {args.output_dir}/ (open {args.output_dir}/index.html)"
+    )
     return 0
 
 

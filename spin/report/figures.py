@@ -26,7 +26,7 @@ METHOD_COLORS = {
     "sft": "#7f7f7f", "continued_sft": "#8c564b", "dpo": "#bcbd22", "spin": "#1f77b4",
     "tspin": "#d62728", "tspin_noha": "#9467bd", "tspin_ref": "#2ca02c",
 }  # fmt: skip
-_EXTRA_COLORS = ("#17becf", "#e377c2", "#ff7f0e", "#000000", "#006d2c", "#08306b")
+_EXTRA_COLORS = ("#17becf", "#e377c2", "#ff7f0e", "#000000", "#006d2c", "#e6550d")
 METHOD_LABELS = {
     "sft": "base model", "continued_sft": "continued SFT", "dpo": "DPO", "spin": "SPIN",
     "tspin": "T-SPIN", "tspin_noha": "T-SPIN w/o hist. adv.", "tspin_ref": "T-SPIN_ref",
@@ -37,7 +37,9 @@ SAVE_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": Non
 
 def color(method: str) -> str:
     """The method's colour; new methods get a stable colour from their name (crc32, not hash())."""
-    return METHOD_COLORS.get(method) or _EXTRA_COLORS[zlib.crc32(method.encode()) % len(_EXTRA_COLORS)]
+    return (
+        METHOD_COLORS.get(method) or _EXTRA_COLORS[zlib.crc32(method.encode()) % len(_EXTRA_COLORS)]
+    )
 
 
 def label(method: str) -> str:
@@ -63,7 +65,9 @@ def save(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
     paths = []
     for fmt in FORMATS:
         path = out_dir / f"{stem}.{fmt}"
-        fig.savefig(path, format=fmt, metadata=SAVE_METADATA[fmt])  # no bbox "tight": it costs a draw
+        fig.savefig(
+            path, format=fmt, metadata=SAVE_METADATA[fmt]
+        )  # no bbox "tight": it costs a draw
         paths.append(path)
     plt.close(fig)
     return paths
@@ -81,7 +85,10 @@ def _series(reported: pd.DataFrame, ours: pd.DataFrame, key: str, bench: str) ->
     rep = registry.table_rows(reported, spec)
     for _, r in rep[rep["benchmark"] == bench].iterrows():
         x = -1 if r["method"] == "sft" else _it(r["iteration"])
-        out.setdefault((r["method"], "reported", r["model"] if x is None else ""), {})[x] = (r["value"], None)
+        out.setdefault((r["method"], "reported", r["model"] if x is None else ""), {})[x] = (
+            r["value"],
+            None,
+        )
     if not ours.empty:
         mine = ours[(ours["base_model"] == spec.base_model) & ours["suite"].isin(spec.suites)
                     & (ours["benchmark"] == bench)]  # fmt: skip
@@ -101,7 +108,11 @@ def _plot_lines(ax, series: list[dict]) -> None:
     for s in series:
         pts = dict(s["points"])
         if s["method"] not in registry.NON_ITERATIVE and None not in pts and -1 not in pts:
-            if s["method"] == "tspin_noha" and 0 not in pts and 0 in start.get((s["side"], "tspin"), {}):
+            if (
+                s["method"] == "tspin_noha"
+                and 0 not in pts
+                and 0 in start.get((s["side"], "tspin"), {})
+            ):
                 pts[0] = start[(s["side"], "tspin")][0]
             elif -1 in start.get((s["side"], "sft"), {}):
                 pts[-1] = start[(s["side"], "sft")][-1]
@@ -122,25 +133,32 @@ def _plot_lines(ax, series: list[dict]) -> None:
                     capsize=3, label=name, **style)  # fmt: skip
 
 
-def average_over_iterations(reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path) -> list[Path]:
+def average_over_iterations(
+    reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path
+) -> list[Path]:
     """The papers' curves: average score per iteration for each method, reported vs ours."""
     panels = [("spin-table2", "average", "average score (%)"),
               ("tspin-table1", "average", "average score (%)"),
               ("tspin-table4", "average", "average score (%)"),
               ("spin-table4", "mt_bench", "MT-Bench score (1–10)")]  # fmt: skip
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    fig, axes = plt.subplots(2, 2, figsize=(15, 8.5))
     for ax, (key, bench, ylabel) in zip(axes.flat, panels, strict=True):
         series = _series(reported, ours, key, bench)
         if key == "tspin-table1":  # the ablation lives in Table 2 but belongs on the same axes
-            series += [s for s in _series(reported, ours, "tspin-table2", bench)
-                       if s["method"] == "tspin_noha"]  # fmt: skip
+            series += [
+                s
+                for s in _series(reported, ours, "tspin-table2", bench)
+                if s["method"] == "tspin_noha" and s["side"] == "reported"
+            ]  # ours: already in
         _plot_lines(ax, series)
         ax.set_title(PAPER_TABLES[key].title.split(":")[0] + f" ({PAPER_TABLES[key].base_model})")
         ax.set_xlabel("iteration (base = starting model)")
         ax.set_ylabel(ylabel)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_xticks(range(-1, 5), ["base", "0", "1", "2", "3", "4"])
-        ax.legend(loc="best")
+        ax.legend(
+            loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7
+        )  # outside: lines stay visible
     fig.suptitle("Average score over self-play iterations: reported (solid) vs ours (dashed)")
     fig.tight_layout()
     return save(fig, out_dir, "average_over_iterations")
@@ -158,43 +176,53 @@ def task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str, out_dir: Pat
         series = _series(reported, ours, key, bench)
         cats = sorted({x for s in series for x in s["points"] if x is not None})
         fixed = sorted({s["name"] for s in series if None in s["points"]})
-        xlabels = [("base" if c == -1 else str(c)) for c in cats] + fixed
+        method_of = {s["name"]: s["method"] for s in series}
+        short = [
+            n if len(n) <= 14 else label(method_of[n]) for n in fixed
+        ]  # long labels crowd out bars
+        xlabels = [("base" if c == -1 else str(c)) for c in cats] + short
         slots = sorted({(s["method"], s["side"]) for s in series if None not in s["points"]
                         and s["method"] != "sft"}, key=lambda t: (t[0], t[1] != "reported"))  # fmt: skip
         width = 0.8 / max(1, len(slots))
         values = []
-        for s in series:
+        for s in series:  # one bar() call per series: per-bar calls dominate the build time
+            pos, heights, errs = [], [], []
             for x, (v, se) in s["points"].items():
                 if x is None:
-                    pos, off = len(cats) + fixed.index(s["name"]), 0.0
+                    pos.append(len(cats) + fixed.index(s["name"]))
                 elif s["method"] == "sft":
-                    pos, off = cats.index(x), 0.0
+                    pos.append(cats.index(x))
                 else:
-                    pos = cats.index(x)
                     off = (slots.index((s["method"], s["side"])) - (len(slots) - 1) / 2) * width
-                ours_side = s["side"] == "ours"
-                err = se if se is not None and not np.isnan(se) else None
-                bar = ax.bar(pos + off, v, width * 0.95 if x is not None and s["method"] != "sft" else 0.5,
-                             color=color(s["method"]), alpha=0.55 if ours_side else 0.95,
-                             hatch="//" if ours_side else None, edgecolor="black", linewidth=0.4,
-                             yerr=err, capsize=2)  # fmt: skip
-                handles.setdefault(f"{label(s['method'])} ({s['side']})", bar)
-                values.append(v)
+                    pos.append(cats.index(x) + off)
+                heights.append(v)
+                errs.append(se if se is not None and not np.isnan(se) else 0.0)
+            ours_side = s["side"] == "ours"
+            narrow = s["method"] != "sft" and None not in s["points"]
+            bar = ax.bar(pos, heights, width * 0.95 if narrow else 0.5, color=color(s["method"]),
+                         alpha=0.55 if ours_side else 0.95, hatch="//" if ours_side else None,
+                         edgecolor="black", linewidth=0.4, yerr=errs if any(errs) else None,
+                         capsize=2)  # fmt: skip
+            handles.setdefault(f"{label(s['method'])} ({s['side']})", bar)
+            values += heights
         ax.set_xticks(range(len(xlabels)), xlabels, rotation=30 if fixed else 0, fontsize=7)
         if values:
             lo, hi = min(values), max(values)
             pad = max(0.5, 0.15 * (hi - lo))
             ax.set_ylim(max(0.0, lo - 3 * pad), hi + 2 * pad)
-        unit = "score (1–10)" if bench == "mt_bench" else f"{registry_metric(reported, key, bench)} (%)"
-        ax.set_title(DISPLAY.get(bench, bench))
-        ax.set_ylabel(unit)
-        ax.set_xlabel("iteration")
-    for ax in axes.flat[len(benches):]:
+        unit = (
+            "score, 1–10" if bench == "mt_bench" else f"{registry_metric(reported, key, bench)}, %"
+        )
+        ax.set_title(
+            f"{DISPLAY.get(bench, bench)} ({unit})"
+        )  # unit in the title: fewer texts to lay out
+    for ax in axes.flat[len(benches) :]:
         ax.axis("off")
     fig.legend(list(handles.values()), list(handles.keys()), loc="lower center",
                ncol=min(6, len(handles)), frameon=False)  # fmt: skip
     fig.suptitle(f"{spec.title}: per task (y axes do not start at 0; ours hatched)")
-    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+    fig.supxlabel("iteration (base = starting model)", y=0.07, fontsize=9)
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
     return save(fig, out_dir, f"tasks_{key}")
 
 
@@ -221,22 +249,26 @@ def mtbench_radar(ours: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.set_xticks(angles, [c.capitalize() for c in cats])
     ax.set_ylim(0, 10)
     ax.set_rlabel_position(90)
-    ax.set_title("MT-Bench score per category (1–10, GPT-4 judge)", pad=18)
+    fig.suptitle("MT-Bench score per category (1–10, GPT-4 judge)")
     fig.legend(loc="lower center", ncol=3, frameon=False)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.tight_layout(rect=(0, 0.12, 1, 0.95))
     return save(fig, out_dir, "mtbench_radar")
 
 
 def data_size(reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path) -> list[Path]:
     """T-SPIN's Figure 4a: average score against training examples, T-SPIN vs SFT."""
     pts = []  # (method, side, x, value, stderr, note)
-    z = reported[(reported["base_model"] == "zephyr-7b-sft-full") & (reported["benchmark"] == "average")]
+    z = reported[
+        (reported["base_model"] == "zephyr-7b-sft-full") & (reported["benchmark"] == "average")
+    ]
     for _, r in z[z["source"].str.startswith("T-SPIN")].iterrows():
         size = registry.label_examples(r["model"])
         if r["method"] == "continued_sft" and size:
             pts.append(("continued_sft", "reported", size, r["value"], None))
         elif r["method"] == "tspin" and r["iteration"] == 1 and r["table"] == "Table 1":
-            pts.append(("tspin", "reported", 50_000, r["value"], None))  # the paper: 50k, 2 iterations
+            pts.append(
+                ("tspin", "reported", 50_000, r["value"], None)
+            )  # the paper: 50k, 2 iterations
     if not ours.empty:
         mine = ours[(ours["benchmark"] == "average") & ours["train_examples"].notna()]
         for _, o in mine.iterrows():
@@ -250,8 +282,14 @@ def data_size(reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path) -> list
         ax.errorbar(g["x"] / 1000, g["value"], yerr=err if err.any() else None, color=color(method),
                     linestyle="-" if side == "reported" else "--", marker="o" if side == "reported" else "s",
                     capsize=3, label=f"{label(method)} ({side})")  # fmt: skip
+        for x, v in zip(g["x"] / 1000, g["value"], strict=True):
+            ax.annotate(f"{v:.2f}", (x, v), textcoords="offset points", xytext=(5, 4), fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlabel("training examples (thousands, log scale)")
+    ticks = [14, 26, 50, 100, 200]
+    ax.set_xticks(ticks, [f"{t}k" for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlim(10, 280)
+    ax.set_xlabel("training examples (log scale)")
     ax.set_ylabel("average score, 10 tasks (%)")
     ax.set_title("Data size (T-SPIN Figure 4a): T-SPIN after 2 iterations vs continued SFT")
     ax.legend()
@@ -272,7 +310,11 @@ def training_dynamics(dyn: pd.DataFrame, out_dir: Path) -> list[Path]:
         method = d["method"].iloc[0]
         for row, (prefix, ylabel) in enumerate(rows):
             ax = axes[row][col]
-            keys = [("", prefix)] if prefix == "mismatch_share" else [(k, f"{prefix}_{k}") for k in which]
+            keys = (
+                [("", prefix)]
+                if prefix == "mismatch_share"
+                else [(k, f"{prefix}_{k}") for k in which]
+            )
             for k, quantity in keys:
                 for split, alpha in (("train", 1.0), ("heldout", 0.45)):
                     s = d[(d["quantity"] == quantity) & (d["split"] == split)]
@@ -309,7 +351,7 @@ def placement(lines: pd.DataFrame, title: str, out_dir: Path, stem: str) -> list
                              squeeze=False, sharey=True)  # fmt: skip
     for ax, bench in zip(axes.flat, benches, strict=False):
         d = lines[lines["benchmark"] == bench].set_index("row").reindex(order)
-        for y, (row, r) in enumerate(d.iterrows()):
+        for y, (_, r) in enumerate(d.iterrows()):
             if pd.isna(r["value"]):
                 continue
             run = r["run"]
@@ -325,7 +367,7 @@ def placement(lines: pd.DataFrame, title: str, out_dir: Path, stem: str) -> list
         ax.set_xlabel("score (1–10)" if bench == "mt_bench" else "score (%)")
         ax.set_yticks(range(len(order)), order, fontsize=7)
         ax.set_ylim(len(order) - 0.5, -0.5)  # first row on top; idempotent with sharey
-    for ax in axes.flat[len(benches):]:
+    for ax in axes.flat[len(benches) :]:
         ax.axis("off")
     fig.suptitle(f"{title}\nplain: reported, hatched: ours, thick outline: new method "
                  "(x axes do not start at 0)")  # fmt: skip

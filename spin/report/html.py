@@ -20,9 +20,18 @@ th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f0f0f0} td:first-child,td:nth-child(2){text-align:left}
 img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}
 .note{color:#555;font-size:13px} code{background:#f4f4f4;padding:0 3px}
+.scroll{max-height:480px;overflow:auto;border:1px solid #ddd} .scroll td{white-space:nowrap}
 """
 
-PROVENANCE_FIELDS = ("harness", "git_commit", "date", "hardware", "seed", "duration_s", "samples_file")
+PROVENANCE_FIELDS = (
+    "harness",
+    "git_commit",
+    "date",
+    "hardware",
+    "seed",
+    "duration_s",
+    "samples_file",
+)
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -59,15 +68,22 @@ def page(*, title: str, summary: list[str], comparison: pd.DataFrame | None, tol
                "<li><a href='#sources'>Sources of the reported numbers</a></li></ol>")  # fmt: skip
     out.append("<h2 id='comparison'>Ours against reported</h2>")
     if comparison is None:
-        out.append("<p class='note'>No results given: this build shows the reported numbers only.</p>")
+        out.append(
+            "<p class='note'>No results given: this build shows the reported numbers only.</p>"
+        )
     else:
-        out.append(f"<p class='note'>within_tolerance: {e(tolerance)}. delta = ours − reported.</p>")
-        out.append(_table(comparison))
+        out.append(
+            f"<p class='note'>within_tolerance: {e(tolerance)}. delta = ours − reported. "
+            f"{len(comparison)} rows, also in <code>comparison.csv</code>.</p>"
+        )
+        out.append(f"<div class='scroll'>{_table(comparison)}</div>")  # long: scroll, not the page
     out.append("<h2 id='tables'>Paper tables, ours beside reported</h2>")
     for name, display, miss in tables:
         out.append(f"<h3>{e(name)}</h3>{_table(display)}")
         if miss:
-            out.append(f"<p class='note'>{len(miss)} missing cell(s), listed under Missing cells.</p>")
+            out.append(
+                f"<p class='note'>{len(miss)} missing cell(s), listed under Missing cells.</p>"
+            )
     out.append("<p class='note'>Values in %, MT-Bench 1–10. Average column: in parentheses, the change "
                "from the previous iteration of the same method (iteration 0: from the base model).</p>")  # fmt: skip
     out.append("<h2 id='figures'>Figures</h2>")
@@ -80,7 +96,7 @@ def page(*, title: str, summary: list[str], comparison: pd.DataFrame | None, tol
         out += [f"<li>{e(s)}</li>" for s in skipped_figures] + ["</ul>"]
     out.append("<h2 id='missing'>Missing cells</h2>")
     out.append("<p class='note'>Every cell shown as '–' above, and every result with no reported "
-               "counterpart.</p>" + _table(missing))  # fmt: skip
+               f"counterpart.</p><div class='scroll'>{_table(missing)}</div>")  # fmt: skip
     out.append("<h2 id='provenance'>Provenance of our results</h2>" + _table(provenance))
     out.append("<h2 id='sources'>Sources of the reported numbers</h2>")
     out.append(f"<pre style='white-space:pre-wrap'>{e(reported_readme)}</pre>")

@@ -34,20 +34,51 @@ import pandas as pd
 
 from spin.errors import DataError, nearest
 
-COLUMNS = ["source", "table", "base_model", "model", "benchmark", "metric", "shots", "value", "note"]
+COLUMNS = [
+    "source",
+    "table",
+    "base_model",
+    "model",
+    "benchmark",
+    "metric",
+    "shots",
+    "value",
+    "note",
+]
 
 # Task names per suite, as the results schema uses them. The reported CSV's names are canonical.
 SUITES: dict[str, tuple[str, ...]] = {
     "openllm-v1": ("arc_challenge", "hellaswag", "truthfulqa_mc2", "mmlu", "winogrande", "gsm8k"),
     "tspin-10": (
-        "gsm8k", "math", "musr", "mmlu", "mmlu_pro", "gpqa", "hellaswag", "winogrande", "bbh", "ifeval",
+        "gsm8k",
+        "math",
+        "musr",
+        "mmlu",
+        "mmlu_pro",
+        "gpqa",
+        "hellaswag",
+        "winogrande",
+        "bbh",
+        "ifeval",
     ),  # fmt: skip
     "spin-bbh": (
-        "bbh_causal_judgement", "bbh_formal_fallacies", "bbh_sports_understanding", "openbookqa",
+        "bbh_causal_judgement",
+        "bbh_formal_fallacies",
+        "bbh_sports_understanding",
+        "openbookqa",
     ),  # fmt: skip
     "mt-bench": (
-        "mt_bench", "turn1", "turn2", "writing", "roleplay", "reasoning", "math", "coding",
-        "extraction", "stem", "humanities",
+        "mt_bench",
+        "turn1",
+        "turn2",
+        "writing",
+        "roleplay",
+        "reasoning",
+        "math",
+        "coding",
+        "extraction",
+        "stem",
+        "humanities",
     ),  # fmt: skip
     "tiny": ("add", "sort", "reverse", "upper", "lookup"),
 }
@@ -104,7 +135,15 @@ class TableSpec:
         return "average" in self.benchmarks
 
 
-_OPENLLM = ("arc_challenge", "truthfulqa_mc2", "winogrande", "gsm8k", "hellaswag", "mmlu", "average")
+_OPENLLM = (
+    "arc_challenge",
+    "truthfulqa_mc2",
+    "winogrande",
+    "gsm8k",
+    "hellaswag",
+    "mmlu",
+    "average",
+)
 _TSPIN10 = (
     "gsm8k", "math", "musr", "mmlu", "mmlu_pro", "gpqa", "hellaswag", "winogrande", "bbh",
     "ifeval", "average",
@@ -126,8 +165,13 @@ PAPER_TABLES: dict[str, TableSpec] = {
             "SPIN Table 4: MT-Bench, BIG-Bench-Hard and OpenBookQA, zephyr-7b-sft-full",
             "zephyr-7b-sft-full",
             ("mt-bench", "spin-bbh"),
-            ("mt_bench", "bbh_causal_judgement", "bbh_formal_fallacies",
-             "bbh_sports_understanding", "openbookqa"),  # fmt: skip
+            (
+                "mt_bench",
+                "bbh_causal_judgement",
+                "bbh_formal_fallacies",
+                "bbh_sports_understanding",
+                "openbookqa",
+            ),  # fmt: skip
             ((SPIN_V2, "Table 4 (Table 6 in v3)", None),),
         ),
         TableSpec(
@@ -215,7 +259,12 @@ def load(directory: str | Path | None = None, *, check: bool = True) -> pd.DataF
 
 def _read(path: Path) -> pd.DataFrame:
     try:
-        df = pd.read_csv(path, dtype={"shots": "Int64"}, keep_default_na=False, na_values={"shots": [""], "value": [""]})
+        df = pd.read_csv(
+            path,
+            dtype={"shots": "Int64"},
+            keep_default_na=False,
+            na_values={"shots": [""], "value": [""]},
+        )
     except (ValueError, pd.errors.ParserError) as e:
         raise DataError(path, f"cannot parse as CSV ({e})") from None
     missing = [c for c in COLUMNS if c not in df.columns]
@@ -293,21 +342,28 @@ def matches(row: pd.Series | dict, method: str, iteration: int | None,
         if iteration is None or pd.isna(it) or int(it) != int(iteration):
             return False
     size = label_examples(row["model"])
-    return not (size and train_examples and not pd.isna(train_examples) and size != int(train_examples))
+    return not (
+        size and train_examples and not pd.isna(train_examples) and size != int(train_examples)
+    )
 
 
 def lookup(reported: pd.DataFrame, suite: str, base_model: str, method: str,
            iteration: int | None, train_examples: int | None = None) -> pd.DataFrame:  # fmt: skip
     """Reported cells for one of our models: the first table (by SUITE_TABLES order) that
     has a row for (base_model, method, iteration). Empty if none does."""
+    size_ok = train_examples is not None and not pd.isna(train_examples)
     for source, table in SUITE_TABLES.get(suite, ()):
         sel = reported[
             (reported["source"] == source)
             & (reported["table"] == table)
             & (reported["base_model"] == base_model)
+            & (reported["method"] == method)
         ]
-        keep = [matches(r, method, iteration, train_examples) for _, r in sel.iterrows()]
-        sel = sel[keep] if len(sel) else sel
+        if method not in NON_ITERATIVE:
+            sel = sel[sel["iteration"] == iteration] if iteration is not None else sel.iloc[0:0]
+        if size_ok and not sel.empty:  # same rule as `matches`, vectorised
+            sizes = sel["model"].map(label_examples)
+            sel = sel[sizes.isna() | (sizes == int(train_examples))]
         if not sel.empty:
             return sel
     return reported.iloc[0:0]

@@ -49,7 +49,9 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise DataError(path, f"malformed JSON ({e.msg} at column {e.colno})", line=e.lineno) from None
+        raise DataError(
+            path, f"malformed JSON ({e.msg} at column {e.colno})", line=e.lineno
+        ) from None
     except UnicodeDecodeError:
         raise DataError(path, "not UTF-8 text") from None
 
@@ -63,7 +65,9 @@ def validate_results(obj: Any, path: str | Path) -> dict:
     if not isinstance(obj, dict):
         raise DataError(path, f"expected a JSON object, got {type(obj).__name__}")
     if obj.get("schema") != RESULTS_SCHEMA:
-        raise DataError(path, f"expected '{RESULTS_SCHEMA}', got {obj.get('schema')!r}", field="schema")
+        raise DataError(
+            path, f"expected '{RESULTS_SCHEMA}', got {obj.get('schema')!r}", field="schema"
+        )
     model = obj.get("model")
     if not isinstance(model, dict):
         raise DataError(path, "missing or not an object", field="model")
@@ -72,10 +76,14 @@ def validate_results(obj: Any, path: str | Path) -> dict:
             raise DataError(path, "missing or not a non-empty string", field=f"model.{key}")
     it = model.get("iteration")
     if it is not None and (not isinstance(it, int) or isinstance(it, bool) or it < 0):
-        raise DataError(path, f"must be a non-negative integer or null, got {it!r}", field="model.iteration")
+        raise DataError(
+            path, f"must be a non-negative integer or null, got {it!r}", field="model.iteration"
+        )
     te = model.get("train_examples")
     if te is not None and (not isinstance(te, int) or isinstance(te, bool) or te <= 0):
-        raise DataError(path, f"must be a positive integer, got {te!r}", field="model.train_examples")
+        raise DataError(
+            path, f"must be a positive integer, got {te!r}", field="model.train_examples"
+        )
     if not isinstance(obj.get("suite"), str) or not obj["suite"]:
         raise DataError(path, "missing or not a string", field="suite")
     tasks = obj.get("tasks")
@@ -86,7 +94,9 @@ def validate_results(obj: Any, path: str | Path) -> dict:
         if not isinstance(task, dict):
             raise DataError(path, "not an object", field=where)
         if not _number(task.get("value")):
-            raise DataError(path, f"not a finite number: {task.get('value')!r}", field=f"{where}.value")
+            raise DataError(
+                path, f"not a finite number: {task.get('value')!r}", field=f"{where}.value"
+            )
         se = task.get("stderr")
         if se is not None and (not _number(se) or se < 0):
             raise DataError(path, f"not a non-negative number: {se!r}", field=f"{where}.stderr")
@@ -194,24 +204,31 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
                 bad = firsts.iloc[1]
                 raise DataError(bad["path"], f"model '{name}' has a different {col} "
                                 f"({bad[col]}) than {firsts.iloc[0]['path']}", field=f"model.{col}")  # fmt: skip
-    rows = []
-    for (name, suite, bench), g in frame.groupby(["name", "suite", "benchmark"], sort=False):
-        k = len(g)
-        mean = float(g["value"].mean())
-        spread = float(g["value"].std(ddof=1)) if k > 1 else 0.0
-        se = g["stderr"]
-        stderr = float(math.sqrt((se**2).mean() + spread**2 / k)) if se.notna().all() else (
-            spread / math.sqrt(k) if k > 1 else float("nan"))  # fmt: skip
-        first = g.iloc[0]
-        rows.append({
-            "name": name, "method": first["method"], "iteration": first["iteration"],
-            "base_model": first["base_model"], "train_examples": first["train_examples"],
-            "suite": suite, "benchmark": bench, "metric": first["metric"], "value": mean,
-            "stderr": stderr, "spread": spread, "n_seeds": k, "paths": ";".join(g["path"]),
-        })  # fmt: skip
-    out = pd.DataFrame(rows)
+    keys = ["name", "suite", "benchmark"]
+    firsts = ["method", "iteration", "base_model", "train_examples", "metric"]
+    g = frame.assign(se2=frame["stderr"] ** 2).groupby(keys, sort=False)
+    out = g.agg(value=("value", "mean"), spread=("value", "std"), n_seeds=("value", "size"),
+                se2=("se2", "mean"), n_se=("stderr", "count"), paths=("path", ";".join),
+                **{c: (c, "first") for c in firsts}).reset_index()  # fmt: skip
+    out["spread"] = out["spread"].fillna(0.0)  # one seed: no spread
+    k = out["n_seeds"]
+    with_se = (out["se2"] + out["spread"] ** 2 / k) ** 0.5
+    seeds_only = (out["spread"] / k**0.5).where(k > 1)  # no eval stderr: the seed-mean error alone
+    out["stderr"] = with_se.where(out["n_se"] == k, seeds_only).astype(float)
     out["iteration"] = out["iteration"].astype("Int64")
-    return out
+    cols = [
+        "name",
+        *firsts[:4],
+        "suite",
+        "benchmark",
+        "metric",
+        "value",
+        "stderr",
+        "spread",
+        "n_seeds",
+        "paths",
+    ]
+    return out[cols]
 
 
 def dynamics_frame(dynamics: list[dict]) -> pd.DataFrame:
@@ -224,4 +241,6 @@ def dynamics_frame(dynamics: list[dict]) -> pd.DataFrame:
                     rows.append({"method": d["method"], "arm": d.get("arm", d["method"]),
                                  "iteration": d["iteration"], "seed": d.get("seed"),
                                  "split": split, "quantity": key, "value": float(values[key])})  # fmt: skip
-    return pd.DataFrame(rows, columns=["method", "arm", "iteration", "seed", "split", "quantity", "value"])
+    return pd.DataFrame(
+        rows, columns=["method", "arm", "iteration", "seed", "split", "quantity", "value"]
+    )

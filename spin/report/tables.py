@@ -48,7 +48,9 @@ class Tolerance:
         return self.absolute
 
 
-def comparison(reported: pd.DataFrame, ours: pd.DataFrame, tol: Tolerance) -> tuple[pd.DataFrame, list[dict]]:
+def comparison(
+    reported: pd.DataFrame, ours: pd.DataFrame, tol: Tolerance
+) -> tuple[pd.DataFrame, list[dict]]:
     """One row per (our model, benchmark) that has a reported value; plus the unmatched cells.
 
     `ours` is the aggregated frame from spin.report.results.aggregate.
@@ -61,8 +63,8 @@ def comparison(reported: pd.DataFrame, ours: pd.DataFrame, tol: Tolerance) -> tu
         iteration = None if pd.isna(first["iteration"]) else int(first["iteration"])
         rep = registry.lookup(reported, suite, first["base_model"], first["method"], iteration,
                               first["train_examples"])  # fmt: skip
-        rep_by_bench = {r["benchmark"]: r for _, r in rep.iterrows()}
-        for _, o in g.iterrows():
+        rep_by_bench = {r["benchmark"]: r for r in rep.to_dict("records")}
+        for o in g.to_dict("records"):  # records, not iterrows: pandas Series per row is slow
             r = rep_by_bench.get(o["benchmark"])
             if r is None:
                 unmatched.append({"table": "comparison", "model": name, "benchmark": o["benchmark"],
@@ -115,6 +117,9 @@ def paper_table(spec: TableSpec, reported: pd.DataFrame,
     mine = pd.DataFrame()
     if ours is not None and not ours.empty:
         mine = ours[(ours["base_model"] == spec.base_model) & ours["suite"].isin(spec.suites)]
+    # each of our models once: (name, method, iteration, train_examples)
+    ours_ids = [(n, h.iloc[0]["method"], _it(h.iloc[0]), h.iloc[0]["train_examples"])
+                for n, h in mine.groupby("name", sort=False)] if not mine.empty else []  # fmt: skip
     for (_, _, label), g in rep.groupby(["source", "table", "model"], sort=False):
         first = g.iloc[0]
         it = None if pd.isna(first["iteration"]) else int(first["iteration"])
@@ -123,8 +128,7 @@ def paper_table(spec: TableSpec, reported: pd.DataFrame,
         lines.append({"label": label, "run": "reported", "key": key, "values": vals})
         if ours is None:
             continue
-        names = [n for n, h in mine.groupby("name", sort=False)
-                 if registry.matches(first, h.iloc[0]["method"], _it(h.iloc[0]), h.iloc[0]["train_examples"])]  # fmt: skip
+        names = [n for n, m, i, te in ours_ids if registry.matches(first, m, i, te)]
         if not names:
             lines.append({"label": label, "run": "ours", "key": key, "values": {}, "absent": True})
         for n in names:
@@ -190,9 +194,17 @@ NOTES = (
 
 def to_markdown(spec: TableSpec, display: pd.DataFrame, missing: list[dict]) -> str:
     """The table as Markdown: title, table, notes and the list of missing cells."""
-    out = [f"### {spec.title}", "", display.to_markdown(
-        index=False, disable_numparse=True, colalign=("left", "left") + ("right",) * (display.shape[1] - 2)
-    ), "", NOTES]
+    out = [
+        f"### {spec.title}",
+        "",
+        display.to_markdown(
+            index=False,
+            disable_numparse=True,
+            colalign=("left", "left") + ("right",) * (display.shape[1] - 2),
+        ),
+        "",
+        NOTES,
+    ]
     if missing:
         out += ["", "Missing cells:"]
         out += [f"- {m['model']} / {m['benchmark']} ({m['missing']}): {m['why']}" for m in missing]
