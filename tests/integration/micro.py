@@ -25,8 +25,9 @@ MICRO = [
     "dynamics.max_train=16",
     "dynamics.max_heldout=8",
     "eval.batch_size=32",
-    # two SPIN iterations (mixing is exercised by iteration 1), one continued-SFT epoch
+    # two SPIN and T-SPIN iterations (SPIN's mixing and T-SPIN's β schedule act from iteration 1)
     "arms.spin.iterations=[{learning_rate: 1.0e-4, beta: 0.1}, {learning_rate: 2.0e-5, beta: 5.0}]",
+    "arms.tspin.iterations=[{learning_rate: 1.0e-4}, {learning_rate: 2.0e-5}]",
     "arms.continued_sft.iterations=[{}]",
 ]
 

@@ -37,7 +37,7 @@ def _results(run: Path) -> dict:
 def test_every_stage_ran_and_results_follow_the_schema(uninterrupted):
     results = _results(uninterrupted)
     names = {r["model"]["name"] for r in results.values()}
-    assert names == {"SFT", "SPIN iter0", "SPIN iter1", "tiny-mistral + 1 more SFT epoch"}
+    assert names == {"SFT", "SPIN iter0", "SPIN iter1", "T-SPIN iter0", "T-SPIN iter1", "SFT + 1 more SFT epoch"}
     for r in results.values():
         assert r["schema"] == "spin-results/1" and r["suite"] == "tiny"
         assert set(r["tasks"]) >= {"add", "sort", "reverse", "upper", "lookup"}
