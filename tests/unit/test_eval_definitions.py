@@ -1,0 +1,120 @@
+"""Suite and data manifests, result arithmetic, and the MT-Bench scorer and cost guard."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+
+from spin.errors import DataError, SpinError
+from spin.eval import data, harness, mtbench, results
+from spin.eval.judge import JudgeConfig, confirm_cost
+from spin.eval.suites import load_suite, suite_names
+
+REPO = Path(__file__).resolve().parents[2]
+REPORTED = next((p for p in (REPO / "reports" / "reported" / "reported_results.csv",
+                             REPO.parent / "shared" / "reported" / "reported_results.csv") if p.exists()), None)  # fmt: skip
+
+
+def _reported(source_prefix: str, table: str) -> set[str]:
+    with open(REPORTED) as f:
+        return {r["benchmark"] for r in csv.DictReader(f) if r["source"].startswith(source_prefix)
+                and r["table"].startswith(table)} - {"average"}  # fmt: skip
+
+
+@pytest.mark.skipif(REPORTED is None, reason="no reported_results.csv")
+@pytest.mark.parametrize(("suite", "source", "table", "extra"), [
+    ("openllm-v1", "SPIN", "Table 2", set()),
+    ("tspin-10", "T-SPIN", "Table 1", set()),
+    ("spin-bbh", "SPIN", "Table 4", {"mt_bench"}),  # mt_bench is its own suite
+])  # fmt: skip
+def test_suites_use_the_reported_benchmark_names(suite, source, table, extra):
+    assert set(load_suite(suite).tasks) | extra == _reported(source, table)
+
+
+def test_every_subtask_has_data_and_exists_in_lm_eval():
+    from lm_eval.tasks import TaskManager
+
+    for name in suite_names():
+        if name == "mt-bench":
+            continue
+        suite = load_suite(name)
+        known = set(
+            TaskManager(include_path=harness.task_dirs(suite), include_defaults=False).all_tasks
+        )
+        assert set(suite.subtasks()) <= known, name
+        for sub in suite.subtasks():
+            assert data.dataset_spec(sub)
+
+
+def test_group_config_points_every_member_at_the_local_copy(tmp_path):
+    (tmp_path / "bbh").mkdir()
+    for t in ("causal_judgement", "formal_fallacies", "sports_understanding"):
+        (tmp_path / "bbh" / f"{t}.json").write_text('{"examples": []}')
+    (tmp_path / "openbookqa").mkdir()
+    (tmp_path / "openbookqa" / "test.jsonl").write_text("{}\n")
+    cfg = harness.group_config(load_suite("spin-bbh"), tmp_path)
+    assert cfg["group"] == "spin_spin_bbh"
+    member = cfg["task"][0]
+    assert member["task"] == "bbh_cot_fewshot_causal_judgement" and member["num_fewshot"] == 3
+    assert member["dataset_path"] == "json" and member["dataset_kwargs"]["field"] == "examples"
+    assert cfg["task"][3]["dataset_kwargs"]["data_files"] == {
+        "test": str(tmp_path / "openbookqa" / "test.jsonl")
+    }
+    hub = harness.group_config(load_suite("openllm-v1"), None)["task"][0]
+    assert hub == {"task": "arc_challenge", "num_fewshot": 25,
+                   "dataset_kwargs": {"revision": "210d026faf9955653af8916fad021475a3f00453"}}  # fmt: skip
+
+
+def test_missing_local_copy_names_the_file(tmp_path):
+    with pytest.raises(DataError, match="gsm8k"):
+        data.local_files("gsm8k", tmp_path)
+
+
+def test_standard_error_formulas():
+    v, se = results.mean_se([50.0, 70.0], [3.0, 4.0])
+    assert v == 60.0 and se == pytest.approx(2.5)  # sqrt(9 + 16) / 2
+    v, se = results.weighted_se([0.5, 1.0], [0.1, 0.2], [10, 30])
+    assert v == pytest.approx(0.875) and se == pytest.approx(math.sqrt(1.0 + 36.0) / 40)
+    assert results.mean_se([1.0, 2.0], [0.1, None])[1] is None
+
+
+def test_mtbench_score_drops_unparsable_and_clusters_by_question():
+    qs = [{"question_id": 1, "category": "math"}, {"question_id": 2, "category": "writing"}]
+    js = [{"question_id": 1, "turn": 1, "score": 8}, {"question_id": 1, "turn": 2, "score": 6},
+          {"question_id": 2, "turn": 1, "score": 4}, {"question_id": 2, "turn": 2, "score": -1}]  # fmt: skip
+    tasks, samples = mtbench.score(js, qs, "gpt-4")
+    assert tasks["mt_bench"]["value"] == pytest.approx(6.0) and tasks["mt_bench"]["n"] == 3
+    assert tasks["mt_bench"]["stderr"] == pytest.approx(
+        math.sqrt(((7 - 5.5) ** 2 + (4 - 5.5) ** 2) / 1) / math.sqrt(2)
+    )
+    assert (
+        tasks["turn2"]["value"] == 6
+        and tasks["turn2"]["stderr"] is None
+        and tasks["math"]["value"] == 7
+    )
+    assert len({(s["task"], str(s["doc_id"])) for s in samples}) == len(samples)
+
+
+def test_paid_judge_needs_yes():
+    with pytest.raises(SpinError, match="160 calls"):
+        confirm_cost(JudgeConfig(base_url="https://api.openai.com/v1"), 160, yes=False)
+    confirm_cost(JudgeConfig(base_url="https://api.openai.com/v1"), 160, yes=True)
+    confirm_cost(JudgeConfig(base_url="http://127.0.0.1:8000/v1"), 160, yes=False)
+    assert JudgeConfig(base_url="http://localhost:1/v1").is_local()
+    assert not JudgeConfig(base_url="http://10.0.0.1/v1").is_local()
+
+
+def test_mtbench_data_is_checked_against_the_pinned_sha256(tmp_path):
+    for rel in mtbench.manifest()["files"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("{}\n")
+    with pytest.raises(DataError, match="sha256"):
+        mtbench.ensure_data(tmp_path)
+
+
+def test_unknown_suite_suggests_the_nearest():
+    with pytest.raises(SpinError, match="openllm-v1"):
+        load_suite("openllm-v2")
