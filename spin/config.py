@@ -42,6 +42,8 @@ class ModelConfig:
     sft_base: str = "mistralai/Mistral-7B-v0.1"
     """With from_sft: the pretrained model the SFT stage starts from."""
     sft_base_revision: str | None = None
+    num_parameters: float = 0.0
+    """For `spin plan`'s compute estimate (e.g. 7.24e9); 0 = unknown (tiny: counted)."""
     hidden_size: int = 128
     """Tiny preset only: model width (head_dim = hidden_size / num_attention_heads)."""
     num_hidden_layers: int = 2

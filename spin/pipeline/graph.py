@@ -58,7 +58,7 @@ def build_graph(exp: Experiment) -> Graph:
     g.stages += [prep, base]
     theta0, theta0_name = base, exp.model.display_name
     if need_sft:
-        sft0 = _sft_stage("sft", exp.sft, base, prep, "sft.jsonl", exp, estimate_file="sft")
+        sft0 = _sft_stage("sft", exp.sft, base, prep, "sft.jsonl", exp, estimate_file="sft.jsonl")
         g.stages.append(sft0)
         if tiny or exp.model.from_sft:
             theta0, theta0_name = sft0, "SFT" if tiny else f"{exp.model.display_name} (our SFT)"
@@ -75,7 +75,7 @@ def build_graph(exp: Experiment) -> Graph:
         return Stage(
             "generate", name, {"generation": asdict(exp.generation), "file": file, "dtype": dtype},
             steps.generate, deps={"model": model, "data": prep},
-            estimate={"file": file, "max_new_tokens": exp.generation.max_new_tokens},
+            estimate={"file": file, "examples": _count(exp, file), "max_new_tokens": exp.generation.max_new_tokens},
         )  # fmt: skip
 
     released = exp.data.source == "spin_iter"
@@ -140,7 +140,13 @@ def build_graph(exp: Experiment) -> Graph:
             trained = Stage(
                 "train", f"{arm_name}/iter{t}/train", {"method": TRAINER[arm.method], "training": asdict(cfg), "dtype": dtype},
                 steps.train, deps={"model": model, "pairs": pairs},
-                estimate={"examples_from": "pairs", "epochs": cfg.num_train_epochs, "sequences": 2 if kind == "pairs" else 3},
+                estimate={
+                    "examples": _count(exp, file) * (2 if mix and t > 0 else 1),
+                    "epochs": cfg.num_train_epochs,
+                    "sequences": 2 if kind == "pairs" else 3,
+                    "gradient_checkpointing": cfg.gradient_checkpointing,
+                    "reference_forward": arm.method in ("spin", "tspin_ref"),
+                },
             )  # fmt: skip
             if not released:
                 g.stages.append(generations)
@@ -172,6 +178,14 @@ def build_graph(exp: Experiment) -> Graph:
     return g
 
 
+def _count(exp: Experiment, file: str) -> int:
+    """Records in a prepared file, known from the config before anything runs."""
+    if file.startswith("subsets/"):
+        return int(file.split("/")[1].split(".")[0])
+    # num_sft = 0 means the whole split: UltraChat200k's train_sft has 207,865 conversations
+    return {"prompts.jsonl": exp.data.num_prompts, "heldout.jsonl": exp.data.num_eval, "sft.jsonl": exp.data.num_sft or 207_865}[file]
+
+
 def _sft_overrides(base: SFTConfig, overrides: dict) -> SFTConfig:
     from spin.config import _build
 
@@ -189,7 +203,8 @@ def _sft_stage(
 ) -> Stage:
     return Stage(
         "sft", name, {"sft": asdict(cfg), "file": file, "prompt_format": exp.training.prompt_format, "dtype": exp.model.dtype},
-        steps.sft, deps={"model": model, "data": prep}, estimate={"file": estimate_file, "epochs": cfg.num_train_epochs},
+        steps.sft, deps={"model": model, "data": prep},
+        estimate={"examples": _count(exp, estimate_file), "epochs": cfg.num_train_epochs, "sequences": 1, "gradient_checkpointing": cfg.gradient_checkpointing},
     )  # fmt: skip
 
 

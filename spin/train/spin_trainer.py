@@ -1,7 +1,7 @@
 """SPIN training on TRL's DPOTrainer.
 
 SPIN's loss is exactly DPO's with chosen = the real response and rejected = the model's
-own generation (tests/unit/test_spin_trainer_loss.py checks TRL's loss against
+own generation (tests/integration/test_spin_trainer_loss.py checks TRL's loss against
 spin.losses.spin_loss on the same batch). The reference θt is the policy's own starting
 point, so its log-probs are precomputed once (precompute_ref_log_probs) and no second model
 is held in memory during training.

@@ -1,0 +1,122 @@
+"""TRL's DPOTrainer, configured as train_spin configures it, computes spin.losses.spin_loss.
+
+This is how DESIGN.md's loss contract is met for SPIN: SPIN trains on TRL's DPOTrainer, and
+this test shows that its loss on a batch equals spin_loss (mean over the batch) on log-probs
+computed here independently, one unpadded example at a time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from datasets import load_from_disk
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import DPOTrainer
+
+from spin.config import TrainingConfig
+from spin.losses import spin_loss
+from spin.tiny.model import build_tiny_model
+from spin.tiny.tasks import make_items
+from spin.train.dataset import build_dataset
+from spin.train.spin_trainer import dpo_config
+
+BETA = 0.1
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("spin_loss")
+    items = make_items(200, seed=0)
+    build_tiny_model(root / "model", [f"{it['prompt']} {it['answer']}" for it in items])
+    tokenizer = AutoTokenizer.from_pretrained(root / "model")
+    pairs = make_items(6, seed=5)
+    records = [
+        # y the right answer, y′ another item's answer with a varying tail (so rows need padding)
+        {
+            "prompt": it["prompt"],
+            "real": it["answer"],
+            "generated": pairs[(i + 2) % 6]["answer"] + " x" * i,
+        }
+        for i, it in enumerate(pairs)
+    ]
+    build_dataset(
+        records,
+        tokenizer,
+        kind="pairs",
+        prompt_format="chat",
+        max_prompt_length=64,
+        out_dir=root / "data",
+    )
+    return root
+
+
+def hand_logps(model, tokenizer, rows: list[dict], column: str) -> torch.Tensor:
+    """Σ over the response (+ EOS) tokens of log softmax(logits[t−1])[token t], one example at a
+    time, no padding, from the model's ordinary logits."""
+    out = []
+    with torch.no_grad():
+        for row in rows:
+            prompt_ids = tokenizer(row["prompt"])["input_ids"]
+            full = tokenizer(row["prompt"] + row[column] + tokenizer.eos_token)["input_ids"]
+            assert full[: len(prompt_ids)] == prompt_ids
+            logprobs = torch.log_softmax(
+                model(input_ids=torch.tensor([full])).logits[0].float(), dim=-1
+            )
+            out.append(sum(logprobs[t - 1, full[t]] for t in range(len(prompt_ids), len(full))))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("loss_type", ["sigmoid", "hinge"])
+def test_dpo_trainer_loss_is_spin_loss(tiny, tmp_path, loss_type):
+    cfg = TrainingConfig(
+        beta=BETA,
+        loss_type=loss_type,
+        per_device_train_batch_size=4,
+        max_length=128,
+        max_prompt_length=64,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny / "model")
+    model = AutoModelForCausalLM.from_pretrained(tiny / "model")
+    # As train_spin builds it: no reference model object, reference log-probs precomputed.
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=None,
+        args=dpo_config(cfg, tmp_path, 0, "float32"),
+        train_dataset=load_from_disk(str(tiny / "data")),
+        processing_class=tokenizer,
+    )
+    assert trainer.ref_model is None
+    rows = load_from_disk(str(tiny / "data")).select(range(4)).to_list()
+    batch = trainer._prepare_inputs(
+        trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    )
+    ref_real, ref_generated = (
+        hand_logps(model, tokenizer, rows, "chosen"),
+        hand_logps(model, tokenizer, rows, "rejected"),
+    )
+    torch.testing.assert_close(batch["ref_chosen_logps"], ref_real, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(batch["ref_rejected_logps"], ref_generated, rtol=1e-5, atol=1e-4)
+
+    # Step 0: policy = reference, Δ = 0, so sigmoid gives log 2 and hinge gives 1.
+    at_start = trainer.compute_loss(trainer.model, batch).item()
+    assert at_start == pytest.approx(math.log(2) if loss_type == "sigmoid" else 1.0, abs=1e-5)
+
+    # Move the policy away from the reference so that Δ ≠ 0, and compare again.
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    real, generated = (
+        hand_logps(model, tokenizer, rows, "chosen"),
+        hand_logps(model, tokenizer, rows, "rejected"),
+    )
+    delta = (real - ref_real) - (generated - ref_generated)
+    assert delta.abs().min() > 1e-2
+    expected = spin_loss(
+        real, generated, ref_real, ref_generated, beta=BETA, loss_type=loss_type
+    ).mean()
+    loss = trainer.compute_loss(trainer.model, batch)
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-5)
+    assert abs(loss.item() - at_start) > 1e-3

@@ -1,0 +1,231 @@
+"""The T-SPIN triplet trainer on a tiny Mistral: its loss equals spin.losses.tspin_loss (and
+tspin_ref_loss) on independently computed log-probs, it trains, and it loads no reference."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from datasets import load_from_disk
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from spin.config import TrainingConfig
+from spin.losses import tspin_loss, tspin_ref_loss
+from spin.tiny.model import build_tiny_model
+from spin.tiny.tasks import make_items
+from spin.train.dataset import build_dataset
+from spin.train.triplet import build_triplet_trainer, train_tspin
+
+N = 12
+
+
+def records() -> list[dict]:
+    # y the right answer, y′ and y₀ wrong ones of different lengths (so batches need padding).
+    items = make_items(N, seed=3)
+    return [
+        {
+            "prompt": it["prompt"],
+            "real": it["answer"],
+            "generated": items[(i + 1) % N]["answer"] + " ok",
+            "proto": "no " * (1 + i % 3),
+        }
+        for i, it in enumerate(items)
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("triplet")
+    items = make_items(200, seed=0)
+    build_tiny_model(root / "model", [f"{it['prompt']} {it['answer']}" for it in items])
+    tokenizer = AutoTokenizer.from_pretrained(root / "model")
+    build_dataset(
+        records(),
+        tokenizer,
+        kind="triplets",
+        prompt_format="chat",
+        max_prompt_length=64,
+        out_dir=root / "data",
+    )
+    return {"model": root / "model", "data": root / "data", "tokenizer": tokenizer, "root": root}
+
+
+def config(**overrides) -> TrainingConfig:
+    base = dict(
+        learning_rate=5e-4,
+        per_device_train_batch_size=4,
+        num_train_epochs=1,
+        max_length=128,
+        max_prompt_length=64,
+        warmup_ratio=0.0,
+        logging_steps=1,
+        save_steps=1000,
+        alpha=1.0,
+        beta=0.1,
+    )
+    return TrainingConfig(**{**base, **overrides})
+
+
+def hand_logps(
+    model, tokenizer, rows: list[dict], column: str, reduction: str = "sum"
+) -> torch.Tensor:
+    """One example at a time, no padding: Σ (or mean) of log softmax(logits[t−1])[token t]
+    over the response tokens of prompt + response + EOS."""
+    out = []
+    with torch.no_grad():
+        for row in rows:
+            prompt_ids = tokenizer(row["prompt"])["input_ids"]
+            full = tokenizer(row["prompt"] + row[column] + tokenizer.eos_token)["input_ids"]
+            assert full[: len(prompt_ids)] == prompt_ids
+            logits = model(input_ids=torch.tensor([full])).logits[0].float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            tokens = [logprobs[t - 1, full[t]] for t in range(len(prompt_ids), len(full))]
+            total = torch.stack(tokens).sum()
+            out.append(total / len(tokens) if reduction == "mean" else total)
+    return torch.stack(out)
+
+
+def perturb(model, scale: float = 0.05, seed: int = 1) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+
+
+def load(tiny):
+    model = AutoModelForCausalLM.from_pretrained(tiny["model"])
+    return model, AutoTokenizer.from_pretrained(tiny["model"])
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_loss_equals_tspin_loss_in_one_forward(tiny, tmp_path, reduction):
+    model, tokenizer = load(tiny)
+    cfg = config(logp_reduction=reduction, alpha=0.7, beta=0.3)
+    trainer = build_triplet_trainer(
+        model, tokenizer, load_from_disk(str(tiny["data"])), cfg, tmp_path, seed=0
+    )
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    rows = load_from_disk(str(tiny["data"])).select(range(4)).to_list()
+
+    shapes = []
+    hook = trainer.model.register_forward_hook(
+        lambda m, args, kwargs, out: shapes.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
+    loss = trainer.compute_loss(trainer.model, batch)
+    hook.remove()
+    # (prompt, y), (prompt, y′), (prompt, y₀) of all 4 examples went through one forward pass.
+    assert len(shapes) == 1 and shapes[0][0] == 12
+
+    real, generated, proto = (
+        hand_logps(model, tokenizer, rows, c, reduction) for c in ("chosen", "rejected", "proto")
+    )
+    expected = tspin_loss(real, generated, proto, alpha=0.7, beta=0.3).mean()
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-5)
+    assert loss.requires_grad
+    # The logged metrics are the same log-probs: rewards α·logp, and no mismatch possible.
+    metrics = trainer._metrics
+    assert metrics["logps/real"][0] == pytest.approx(real.mean().item(), abs=1e-4)
+    assert metrics["rewards/generated"][0] == pytest.approx(0.7 * generated.mean().item(), abs=1e-4)
+    assert metrics["mismatch_share"][0] == 0.0
+
+
+def test_reference_loss_equals_tspin_ref_loss(tiny, tmp_path, monkeypatch):
+    model, tokenizer = load(tiny)
+    rows = load_from_disk(str(tiny["data"])).to_list()
+    ref = {c: hand_logps(model, tokenizer, rows, c) for c in ("chosen", "rejected", "proto")}
+
+    loads = []
+    original = PreTrainedModel.from_pretrained.__func__
+    monkeypatch.setattr(
+        PreTrainedModel,
+        "from_pretrained",
+        classmethod(lambda cls, *a, **k: loads.append(a) or original(cls, *a, **k)),
+    )
+    cfg = config(alpha=0.5, beta=0.2)
+    trainer = build_triplet_trainer(
+        model, tokenizer, load_from_disk(str(tiny["data"])), cfg, tmp_path, seed=0, reference=True
+    )
+    assert loads == []  # the reference log-probs came from the policy's own starting weights
+
+    # Precomputed reference columns, in dataset order, equal θt's log-probs.
+    for column, role in (("chosen", "real"), ("rejected", "generated"), ("proto", "proto")):
+        got = torch.tensor(trainer.train_dataset[f"ref_{role}_logps"])
+        torch.testing.assert_close(got, ref[column], rtol=1e-5, atol=1e-4)
+
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    at_start = trainer.compute_loss(trainer.model, batch).item()
+    assert at_start == pytest.approx(1.2 * torch.log(torch.tensor(2.0)).item(), abs=1e-5)  # θ = θt
+
+    perturb(trainer.model)
+    loss = trainer.compute_loss(trainer.model, batch)
+    policy = {c: hand_logps(model, tokenizer, rows[:4], c) for c in ("chosen", "rejected", "proto")}
+    expected = tspin_ref_loss(
+        policy["chosen"],
+        policy["rejected"],
+        policy["proto"],
+        ref["chosen"][:4],
+        ref["rejected"][:4],
+        ref["proto"][:4],
+        alpha=0.5,
+        beta=0.2,
+    ).mean()
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-4)
+    assert abs(loss.item() - at_start) > 1e-3
+
+
+def test_training_raises_the_margin_without_a_reference_model(tiny, tmp_path, monkeypatch):
+    rows = load_from_disk(str(tiny["data"])).to_list()
+    model, tokenizer = load(tiny)
+
+    def dataset_loss(m):
+        real, generated, proto = (
+            hand_logps(m, tokenizer, rows, c) for c in ("chosen", "rejected", "proto")
+        )
+        margin = real - generated
+        # eq. 7 over the whole set, its current-advantage term, and the worst real-vs-generated margin
+        return (
+            tspin_loss(real, generated, proto).mean().item(),
+            tspin_loss(real, generated, proto, beta=0.0).mean().item(),
+            margin.min().item(),
+        )
+
+    loss_before, current_before, margin_before = dataset_loss(model)
+
+    loads = []
+    original = PreTrainedModel.from_pretrained.__func__
+    monkeypatch.setattr(
+        PreTrainedModel,
+        "from_pretrained",
+        classmethod(lambda cls, *a, **k: loads.append(a) or original(cls, *a, **k)),
+    )
+    # RMSProp's first steps are ~10× lr per weight, so a small lr keeps 3 steps monotone.
+    result = train_tspin(
+        str(tiny["model"]), tiny["data"], tmp_path / "out", config(learning_rate=1e-4), seed=0
+    )
+    monkeypatch.undo()
+    assert len(loads) == 1  # the policy; T-SPIN is reference-free
+
+    trained = AutoModelForCausalLM.from_pretrained(tmp_path / "out" / "model")
+    loss_after, current_after, margin_after = dataset_loss(trained)
+    assert loss_after < loss_before
+    assert current_after < current_before
+    assert margin_after > margin_before
+
+    steps = [h for h in result["log_history"] if "loss" in h]
+    assert len(steps) == N // 4  # one epoch, logging every step
+    for key in (
+        "rewards/real",
+        "rewards/generated",
+        "rewards/proto",
+        "logps/proto",
+        "mismatch_share",
+    ):
+        assert key in steps[0]
+    assert not list(
+        (tmp_path / "out" / "checkpoints").glob("checkpoint-*")
+    )  # cleaned up on success
+    assert (
+        json.loads((tmp_path / "out" / "model" / "config.json").read_text())["model_type"]
+        == "mistral"
+    )
