@@ -15,6 +15,7 @@ from spin.io import read_jsonl, write_jsonl
 from spin.pipeline.stage import StageContext
 
 log = logging.getLogger(__name__)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def model_path(stage_dir: Path) -> str:
@@ -324,7 +325,13 @@ def _train(method: str, start: str, dataset_dir: Path, ctx: StageContext, cfg, p
 def train_command(
     method, start, dataset_dir, out, cfg: dict, seed: int, dtype: str, accelerate_config: str
 ) -> list[str]:
-    """The `accelerate launch ... spin train ...` command line for one training stage."""
+    """The `accelerate launch ... spin train ...` command line for one training stage.
+    A relative accelerate config is looked up from the working directory, then from the
+    project root (where replication/accelerate/ lives)."""
+    config = Path(accelerate_config)
+    if not config.is_absolute():
+        config = config.resolve() if config.exists() else PROJECT_ROOT / config
+    accelerate_config = config
     return [
         sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(accelerate_config),
         "-m", "spin.cli", "train", "--method", method, "--model", str(start), "--data", str(dataset_dir),
