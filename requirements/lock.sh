@@ -17,7 +17,7 @@ FIND_LINKS="${FIND_LINKS:-/opt/wheels}"
 UV="${UV:-uv}"
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    awk 'NR == 1 { next } /^#SBATCH/ || !/^#/ { exit } { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
     exit 0
 fi
 

@@ -67,3 +67,82 @@ def write_summary(run_dir: str | Path) -> str:
     fig.savefig(run_dir / "accuracy.png", dpi=120, metadata={"Software": None})
     plt.close(fig)
     return table
+
+
+def seed_table(run_dirs: list[Path], suite: str = "tiny"):
+    """Mean, sample standard deviation and per-seed values of each model's average over
+    several runs of one experiment (one run per seed)."""
+    import pandas as pd
+
+    frames = []
+    for run in run_dirs:
+        df = summary_frame(load_results(Path(run) / "results", suite))
+        seeds = {r["model"].get("seed") for r in load_results(Path(run) / "results", suite)}
+        df["seed"] = seeds.pop() if len(seeds) == 1 else str(run)
+        frames.append(df)
+    df = pd.concat(frames)
+    grouped = df.groupby(["arm", "iteration", "model"], sort=True)["average"]
+    out = grouped.agg(["mean", "std", "count"]).reset_index()
+    per_seed = df.pivot_table(index=["arm", "iteration", "model"], columns="seed", values="average").reset_index()
+    return out.merge(per_seed, on=["arm", "iteration", "model"])
+
+
+def dynamics_table(run_dirs: list[Path]):
+    """Mismatch share and rewards/log-likelihoods of y and y′ per (arm, iteration), mean over seeds."""
+    import pandas as pd
+
+    rows = []
+    for run in run_dirs:
+        for path in sorted((Path(run) / "results" / "dynamics").glob("*.json")):
+            d = json.loads(path.read_text())
+            for split, s in d["splits"].items():
+                rows.append({"arm": d["arm"], "iteration": d["iteration"], "split": split, "seed": d["seed"], **{k: v for k, v in s.items() if k != "n"}})
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    cols = ["mismatch_share", "reward_real", "reward_generated", "logp_real", "logp_generated"]
+    return df.groupby(["split", "arm", "iteration"])[cols].mean().reset_index()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m spin.summary RUN_DIR [RUN_DIR ...] [--output PREFIX]: the seed table
+    (mean ± sd over runs), the dynamics table, and a plot with error bars."""
+    import argparse
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parser = argparse.ArgumentParser(prog="python -m spin.summary", description=main.__doc__)
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--output", type=Path, help="write PREFIX.md and PREFIX.png")
+    args = parser.parse_args(argv)
+    table = seed_table(args.runs)
+    text = table.to_markdown(index=False, floatfmt=".1f")
+    dyn = dynamics_table(args.runs)
+    if dyn is not None:
+        text += "\n\nTraining dynamics (mean over seeds):\n\n" + dyn.to_markdown(index=False, floatfmt=".3f")
+    print(text)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.with_suffix(".md").write_text(text + "\n")
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        base = table[table.iteration == -1]
+        for arm, g in table[table.iteration >= 0].groupby("arm"):
+            xs = [0, *list(g.iteration + 1)]
+            ys = [float(base["mean"].iloc[0]), *list(g["mean"])]
+            es = [float(base["std"].iloc[0]), *list(g["std"])]
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=arm)
+        ax.set_xlabel("iteration (0 = θ0, the SFT model)")
+        ax.set_ylabel("held-out exact match (%), mean ± sd over seeds")
+        ax.set_title(f"Tiny preset, {int(table['count'].max())} seeds")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.output.with_suffix(".png"), dpi=120, metadata={"Software": None})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
