@@ -322,12 +322,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: experiment file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    data = _read_yaml(path)
     for item in overrides or []:
         apply_override(data, item)
     try:
@@ -335,6 +330,40 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
         return _build(Experiment, data, "")
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+
+
+def _read_yaml(path: Path, seen: tuple = ()) -> dict:
+    """Read an experiment YAML, resolving `base: other.yaml` (relative to this file): the
+    base's settings are merged key by key, except `arms`, which the derived file replaces."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    base = data.pop("base", None)
+    if not base:
+        return data
+    base_path = (path.parent / base).resolve()
+    if base_path in seen or base_path == path.resolve():
+        raise ConfigError(f"{path}: 'base' forms a cycle through {base_path}")
+    if not base_path.exists():
+        raise ConfigError(f"{path}: base experiment {base_path} not found")
+    merged = _read_yaml(base_path, (*seen, path.resolve()))
+    arms = data.pop("arms", None)
+    merged = _deep_merge(merged, data)
+    if arms is not None:
+        merged["arms"] = arms
+    return merged
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
+    return out
 
 
 def expand_sweep(data: dict) -> dict:

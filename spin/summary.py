@@ -83,7 +83,9 @@ def seed_table(run_dirs: list[Path], suite: str = "tiny"):
     df = pd.concat(frames)
     grouped = df.groupby(["arm", "iteration", "model"], sort=True)["average"]
     out = grouped.agg(["mean", "std", "count"]).reset_index()
-    per_seed = df.pivot_table(index=["arm", "iteration", "model"], columns="seed", values="average").reset_index()
+    per_seed = df.pivot_table(
+        index=["arm", "iteration", "model"], columns="seed", values="average"
+    ).reset_index()
     return out.merge(per_seed, on=["arm", "iteration", "model"])
 
 
@@ -96,7 +98,15 @@ def dynamics_table(run_dirs: list[Path]):
         for path in sorted((Path(run) / "results" / "dynamics").glob("*.json")):
             d = json.loads(path.read_text())
             for split, s in d["splits"].items():
-                rows.append({"arm": d["arm"], "iteration": d["iteration"], "split": split, "seed": d["seed"], **{k: v for k, v in s.items() if k != "n"}})
+                rows.append(
+                    {
+                        "arm": d["arm"],
+                        "iteration": d["iteration"],
+                        "split": split,
+                        "seed": d["seed"],
+                        **{k: v for k, v in s.items() if k != "n"},
+                    }
+                )
     if not rows:
         return None
     df = pd.DataFrame(rows)
@@ -122,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     text = table.to_markdown(index=False, floatfmt=".1f")
     dyn = dynamics_table(args.runs)
     if dyn is not None:
-        text += "\n\nTraining dynamics (mean over seeds):\n\n" + dyn.to_markdown(index=False, floatfmt=".3f")
+        text += "\n\nTraining dynamics (mean over seeds):\n\n" + dyn.to_markdown(
+            index=False, floatfmt=".3f"
+        )
     print(text)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -37,21 +37,6 @@ def _looks_like_hub_id(name: str) -> bool:
     return name.count("/") == 1 and not name.startswith((".", "/"))
 
 
-def shard_slice(n: int, shard: str | None) -> tuple[int, int]:
-    """'K/N' -> the [start, end) range of items for shard K of N (contiguous, balanced)."""
-    if not shard:
-        return 0, n
-    try:
-        k, parts = (int(x) for x in shard.split("/"))
-    except ValueError:
-        raise SpinError(f"--shard '{shard}': expected K/N, e.g. 0/8") from None
-    if not 0 <= k < parts:
-        raise SpinError(f"--shard '{shard}': K must be in [0, N)")
-    from spin.generate.data_parallel import shard_ranges
-
-    return shard_ranges(n, parts)[k]
-
-
 def generate_file(
     backend,
     tokenizer,
@@ -75,8 +60,10 @@ def generate_file(
     records = read_jsonl(input_path, required=[prompt_field], nonempty=[prompt_field])
     for i, r in enumerate(records):
         r.setdefault("idx", i)
-    start, end = shard_slice(len(records), shard)
-    records = records[start:end]
+    if shard:  # data-parallel generation: this process's slice (spin.generate.data_parallel)
+        from spin.generate.data_parallel import select_shard
+
+        records = select_shard(records, shard)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     done = count_complete_lines(output_path)

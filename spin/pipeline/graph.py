@@ -183,7 +183,11 @@ def _count(exp: Experiment, file: str) -> int:
     if file.startswith("subsets/"):
         return int(file.split("/")[1].split(".")[0])
     # num_sft = 0 means the whole split: UltraChat200k's train_sft has 207,865 conversations
-    return {"prompts.jsonl": exp.data.num_prompts, "heldout.jsonl": exp.data.num_eval, "sft.jsonl": exp.data.num_sft or 207_865}[file]
+    return {
+        "prompts.jsonl": exp.data.num_prompts,
+        "heldout.jsonl": exp.data.num_eval,
+        "sft.jsonl": exp.data.num_sft or 207_865,
+    }[file]
 
 
 def _sft_overrides(base: SFTConfig, overrides: dict) -> SFTConfig:

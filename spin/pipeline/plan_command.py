@@ -15,10 +15,22 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--commands", action="store_true", help="also print each stage's equivalent command"
     )
-    p.add_argument("--gpu", default="a100", choices=["a100", "h100"], help="GPU preset for the compute estimate")
+    p.add_argument(
+        "--gpu",
+        default="a100",
+        choices=["a100", "h100"],
+        help="GPU preset for the compute estimate",
+    )
     p.add_argument("--n-gpus", type=int, default=8)
-    p.add_argument("--mfu", type=float, default=0.4, help="model FLOPs utilisation assumed for training")
-    p.add_argument("--tokens-per-sequence", type=float, default=400, help="prompt + response tokens per sequence (SPIN: ~150 + ~250)")
+    p.add_argument(
+        "--mfu", type=float, default=0.4, help="model FLOPs utilisation assumed for training"
+    )
+    p.add_argument(
+        "--tokens-per-sequence",
+        type=float,
+        default=400,
+        help="prompt + response tokens per sequence (SPIN: ~150 + ~250)",
+    )
 
 
 def stage_compute(stage, n_params: float, args):
@@ -30,7 +42,9 @@ def stage_compute(stage, n_params: float, args):
         return None
     if stage.kind == "generate":
         prompt_tokens = max(args.tokens_per_sequence - e["max_new_tokens"], 0)
-        return estimate_generation(n_params, e["examples"], prompt_tokens, e["max_new_tokens"], args.gpu, args.n_gpus)
+        return estimate_generation(
+            n_params, e["examples"], prompt_tokens, e["max_new_tokens"], args.gpu, args.n_gpus
+        )
     if stage.kind in ("train", "sft"):
         return estimate_training(
             n_params, e["examples"], args.tokens_per_sequence * e["sequences"], e["epochs"], args.gpu, args.n_gpus, args.mfu,
@@ -83,7 +97,9 @@ def stage_command(stage, store) -> list[str]:
     return [f"(in-process {stage.kind})"]
 
 
-def print_plan(exp, output_dir: str | None = None, *, commands: bool = False, compute_args=None) -> None:
+def print_plan(
+    exp, output_dir: str | None = None, *, commands: bool = False, compute_args=None
+) -> None:
     import shlex
 
     from spin.pipeline.graph import build_graph
@@ -116,13 +132,21 @@ def print_plan(exp, output_dir: str | None = None, *, commands: bool = False, co
         print("\n(no compute estimate: set model.num_parameters)")
 
 
-def _print_compute(exp, estimates: dict, total_hours: float, total_disk: int, root: Path, args) -> None:
+def _print_compute(
+    exp, estimates: dict, total_hours: float, total_disk: int, root: Path, args
+) -> None:
     from spin.compute import REPORTED_HOURS, REPORTED_SOURCE, disk_free_check, format_bytes
 
     gpus = f"{args.n_gpus}x {args.gpu.upper()}"
-    print(f"\ncompute estimate on {gpus}: {total_hours:.1f} h wall for the stages to run, {format_bytes(total_disk)} of checkpoints and data")
-    print(f"assumes: training 6·N FLOPs/token (8·N with gradient checkpointing) at MFU {args.mfu}, generation 2·N at MFU 0.05,")
-    print(f"N = {exp.model.num_parameters:.3g} parameters, {args.tokens_per_sequence:.0f} tokens per sequence; eval stages not estimated")
+    print(
+        f"\ncompute estimate on {gpus}: {total_hours:.1f} h wall for the stages to run, {format_bytes(total_disk)} of checkpoints and data"
+    )
+    print(
+        f"assumes: training 6·N FLOPs/token (8·N with gradient checkpointing) at MFU {args.mfu}, generation 2·N at MFU 0.05,"
+    )
+    print(
+        f"N = {exp.model.num_parameters:.3g} parameters, {args.tokens_per_sequence:.0f} tokens per sequence; eval stages not estimated"
+    )
     if exp.model.display_name == "zephyr-7b-sft-full":
         print(f"\n{'stage':28} {'ours (h)':>9} {'paper (h)':>10}   paper: {REPORTED_SOURCE}")
         for name, c in estimates.items():
@@ -133,7 +157,9 @@ def _print_compute(exp, estimates: dict, total_hours: float, total_disk: int, ro
             kind = {"train": "training", "generate": "generation"}.get(kind)
             if kind and t in REPORTED_HOURS[kind]:
                 print(f"{name:28} {c.wall_hours:9.2f} {REPORTED_HOURS[kind][t]:10.2f}")
-        print("our goal: training <= 3 h per iteration on 8x A100 (about 40% MFU); no measurement yet")
+        print(
+            "our goal: training <= 3 h per iteration on 8x A100 (about 40% MFU); no measurement yet"
+        )
     warning = disk_free_check(root, total_disk)
     if warning:
         print("WARNING: " + warning)

@@ -37,15 +37,30 @@ def _results(run: Path) -> dict:
 def test_every_stage_ran_and_results_follow_the_schema(uninterrupted):
     results = _results(uninterrupted)
     names = {r["model"]["name"] for r in results.values()}
-    assert names == {"SFT", "SPIN iter0", "SPIN iter1", "T-SPIN iter0", "T-SPIN iter1", "SFT + 1 more SFT epoch"}
+    assert names == {
+        "SFT",
+        "SPIN iter0",
+        "SPIN iter1",
+        "T-SPIN iter0",
+        "T-SPIN iter1",
+        "SFT + 1 more SFT epoch",
+    }
     for r in results.values():
         assert r["schema"] == "spin-results/1" and r["suite"] == "tiny"
-        assert set(r["tasks"]) >= {"tiny_add", "tiny_sort", "tiny_reverse", "tiny_upper", "tiny_lookup"}
+        assert set(r["tasks"]) >= {
+            "tiny_add",
+            "tiny_sort",
+            "tiny_reverse",
+            "tiny_upper",
+            "tiny_lookup",
+        }
         assert 0.0 <= r["average"] <= 100.0
         assert (uninterrupted / "results" / r["provenance"]["samples_file"]).exists()
     for arm in ("spin", "tspin"):
         for t in (0, 1):
-            dyn = json.loads((uninterrupted / "results" / "dynamics" / f"{arm}-iter{t}.json").read_text())
+            dyn = json.loads(
+                (uninterrupted / "results" / "dynamics" / f"{arm}-iter{t}.json").read_text()
+            )
             assert dyn["schema"] == "spin-dynamics/1"
             for split in ("train", "heldout"):
                 s = dyn["splits"][split]
@@ -57,10 +72,17 @@ def test_every_stage_ran_and_results_follow_the_schema(uninterrupted):
     stages = uninterrupted / "stages"
     runs = [json.loads((d / "run.json").read_text()) for d in stages.glob("pairs-*")]
     sizes = {(r["stage"], r["summary"]["train"]) for r in runs}
-    assert sizes == {("spin/iter0/pairs", 32), ("spin/iter1/pairs", 64), ("tspin/iter0/triplets", 32), ("tspin/iter1/triplets", 32)}
+    assert sizes == {
+        ("spin/iter0/pairs", 32),
+        ("spin/iter1/pairs", 64),
+        ("tspin/iter0/triplets", 32),
+        ("tspin/iter1/triplets", 32),
+    }
     trains = [json.loads((d / "run.json").read_text()) for d in stages.glob("train-*")]
     betas = {r["stage"]: r["params"]["training"]["beta"] for r in trains}
-    assert betas["tspin/iter0/train"] == 0.0 and betas["tspin/iter1/train"] == 0.1  # T-SPIN's β schedule
+    assert (
+        betas["tspin/iter0/train"] == 0.0 and betas["tspin/iter1/train"] == 0.1
+    )  # T-SPIN's β schedule
     for d in stages.iterdir():
         run = json.loads((d / "run.json").read_text())
         assert {"params", "seed", "git_commit", "packages", "duration_s"} <= set(run)

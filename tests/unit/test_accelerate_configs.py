@@ -32,9 +32,11 @@ EXPECTED = {
     },
     "single-gpu.yaml": {"distributed_type": "NO", "num_processes": 1, "mixed_precision": "bf16"},
     "cpu-2proc.yaml": {
-        "distributed_type": "MULTI_CPU",
+        # MULTI_GPU so that accelerate launches 2 processes through torchrun; the trainers
+        # put each on the CPU (gloo). MULTI_CPU would start only one (see the file).
+        "distributed_type": "MULTI_GPU",
         "num_processes": 2,
-        "use_cpu": True,
+        "use_cpu": False,
         "mixed_precision": "no",
     },
     "multinode-zero3.yaml": {
