@@ -80,7 +80,7 @@ SUITES: dict[str, tuple[str, ...]] = {
         "stem",
         "humanities",
     ),  # fmt: skip
-    "tiny": ("add", "sort", "reverse", "upper", "lookup"),
+    "tiny": ("tiny_add", "tiny_sort", "tiny_reverse", "tiny_repeat", "tiny_lookup"),
 }
 MT_BENCH_CATEGORIES = (
     "writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities",

@@ -1,6 +1,6 @@
 """Generated instruction tasks whose answers can be checked by exact match.
 
-Five families (arithmetic, sorting, reversal, case change, table lookup) stand in for
+Five families (arithmetic, sorting, reversal, repetition, table lookup) stand in for
 UltraChat: each item is a prompt and its one correct response. Items are drawn with a
 seeded RNG, deduplicated by prompt, and split into disjoint SFT, SPIN and eval parts, so
 held-out accuracy measures generalisation rather than recall.
@@ -12,49 +12,7 @@ import random
 import string
 from collections.abc import Callable
 
-WORDS = [
-    "apple",
-    "river",
-    "stone",
-    "cloud",
-    "tiger",
-    "piano",
-    "lemon",
-    "candle",
-    "forest",
-    "mirror",
-    "rocket",
-    "garden",
-    "silver",
-    "planet",
-    "window",
-    "spider",
-    "yellow",
-    "bridge",
-    "dragon",
-    "pencil",
-    "castle",
-    "orange",
-    "winter",
-    "button",
-    "jungle",
-    "marble",
-    "thunder",
-    "violet",
-    "harbor",
-    "comet",
-]
 COLOURS = ["red", "blue", "green", "black", "white", "pink", "gold", "grey"]
-
-
-def _add(rng: random.Random) -> tuple[str, str]:
-    a, b = rng.randint(10, 99), rng.randint(10, 99)
-    return f"What is {a} + {b}?", str(a + b)
-
-
-def _sort(rng: random.Random) -> tuple[str, str]:
-    letters = rng.sample(string.ascii_lowercase, rng.randint(3, 5))
-    return f"Sort these letters: {' '.join(letters)}", " ".join(sorted(letters))
 
 
 def _word(rng: random.Random) -> str:
@@ -64,18 +22,28 @@ def _word(rng: random.Random) -> str:
     )
 
 
+def _add(rng: random.Random) -> tuple[str, str]:
+    a, b = rng.randint(10, 99), rng.randint(0, 19)
+    return f"What is {a} + {b}?", str(a + b)
+
+
+def _sort(rng: random.Random) -> tuple[str, str]:
+    digits = rng.sample(string.digits, 4)
+    return f"Sort these digits: {' '.join(digits)}", " ".join(sorted(digits))
+
+
 def _reverse(rng: random.Random) -> tuple[str, str]:
+    letters = [rng.choice(string.ascii_lowercase) for _ in range(3)]
+    return f"Reverse the letters: {' '.join(letters)}", " ".join(reversed(letters))
+
+
+def _repeat(rng: random.Random) -> tuple[str, str]:
     word = _word(rng)
-    return f"Reverse the word: {word}", word[::-1]
-
-
-def _upper(rng: random.Random) -> tuple[str, str]:
-    words = [rng.choice(WORDS), _word(rng)]
-    return f"Write in capitals: {' '.join(words)}", " ".join(words).upper()
+    return f"Repeat the word twice: {word}", f"{word} {word}"
 
 
 def _lookup(rng: random.Random) -> tuple[str, str]:
-    keys = rng.sample(COLOURS, 4)
+    keys = rng.sample(COLOURS, 3)
     values = [rng.randint(0, 9) for _ in keys]
     table = ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
     i = rng.randrange(len(keys))
@@ -86,7 +54,7 @@ FAMILIES: dict[str, Callable[[random.Random], tuple[str, str]]] = {
     "add": _add,
     "sort": _sort,
     "reverse": _reverse,
-    "upper": _upper,
+    "repeat": _repeat,
     "lookup": _lookup,
 }
 

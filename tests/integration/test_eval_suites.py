@@ -118,7 +118,7 @@ def test_tiny_suite(tmp_path, tiny_model):
         "tiny_add",
         "tiny_sort",
         "tiny_reverse",
-        "tiny_upper",
+        "tiny_repeat",
         "tiny_lookup",
     }
     assert sum(t["n"] for t in res["tasks"].values()) == 10

@@ -51,7 +51,7 @@ def test_every_stage_ran_and_results_follow_the_schema(uninterrupted):
             "tiny_add",
             "tiny_sort",
             "tiny_reverse",
-            "tiny_upper",
+            "tiny_repeat",
             "tiny_lookup",
         }
         assert 0.0 <= r["average"] <= 100.0

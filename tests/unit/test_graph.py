@@ -41,7 +41,7 @@ def test_spin_iteration_pairs_mix_previous_and_theta0_generation_is_shared():
     assert stages["spin/iter0/generate"].key in proto_keys
     lrs = [stages[f"spin/iter{t}/train"].params["training"]["learning_rate"] for t in range(4)]
     betas = [stages[f"spin/iter{t}/train"].params["training"]["beta"] for t in range(4)]
-    assert lrs == [1e-4, 1e-4, 2e-5, 2e-5] and betas == [0.1, 0.1, 0.1, 5.0]
+    assert lrs == [1e-5, 1e-5, 2e-6, 2e-6] and betas == [0.1, 0.1, 0.1, 5.0]
 
 
 def test_zephyr_recipe_matches_the_paper():

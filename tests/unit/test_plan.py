@@ -58,9 +58,8 @@ def test_dry_run_prints_valid_commands_for_the_paper_run(capsys, tmp_path):
         for g in gens
     )
     evals = [parser.parse_args(c[1:]) for c in cmds if c[:2] == ["spin", "eval"]]
-    assert {e.suite for e in evals} == {"openllm-v1", "spin-bbh", "mt-bench"} and {
-        e.backend for e in evals
-    } == {"vllm"}
+    assert {e.suite for e in evals} == {"openllm-v1", "spin-bbh", "mt-bench"}
+    assert {e.backend for e in evals} == {"hf"}  # vllm 0.33 does not resolve today (PINS.md)
 
 
 def test_tiny_dry_run_trains_in_process(capsys, tmp_path):

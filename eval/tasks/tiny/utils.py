@@ -22,8 +22,8 @@ def docs_reverse(dataset):
     return _family(dataset, "reverse")
 
 
-def docs_upper(dataset):
-    return _family(dataset, "upper")
+def docs_repeat(dataset):
+    return _family(dataset, "repeat")
 
 
 def docs_lookup(dataset):
