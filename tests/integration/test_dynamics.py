@@ -40,7 +40,9 @@ def records(n: int = 7) -> list[dict]:
         {
             "prompt": it["prompt"],
             "real": it["answer"],
-            "generated": items[(i + 1) % n]["answer"] + " y" * i,  # lengths differ: padding
+            # lengths differ (padding), and every other y′ is one short token, so log πθ(y′)
+            # exceeds log πθ(y) for some examples and not others
+            "generated": "y" if i % 2 else items[(i + 1) % n]["answer"] + " y" * i,
             "proto": "x" * (1 + i),
         }
         for i, it in enumerate(items)
@@ -112,7 +114,7 @@ def test_measure_tspin_reward_is_alpha_logp(tiny):
 @pytest.mark.parametrize("method,scale", [("spin", 0.1), ("tspin_ref", 0.7)])
 def test_measure_reference_rewards_and_mismatch(tiny, monkeypatch, method, scale):
     tokenizer = tiny["tokenizer"]
-    recs = [{k: v for k, v in r.items() if k != "proto"} for r in records()]
+    recs = [{k: v for k, v in r.items() if k != "proto"} for r in records(24)]
     policy = hand_scores(tiny["policy"], tokenizer, recs, ("real", "generated"))
     ref = hand_scores(tiny["reference"], tokenizer, recs, ("real", "generated"))
 
