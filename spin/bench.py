@@ -23,19 +23,32 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--pairs", type=int, default=256, help="training examples for the step benchmarks"
     )
+    p.add_argument(
+        "--train-hidden",
+        type=int,
+        default=512,
+        help="width of the model for the step benchmarks (~13M parameters at 512 x 4 layers)",
+    )
+    p.add_argument("--train-layers", type=int, default=4)
     p.add_argument("--skip-vllm", action="store_true", help="only the training benchmarks")
     p.add_argument("--workdir", default="runs/bench", help="where the tiny model and datasets go")
     p.add_argument("--output", help="also write the measurements as JSON")
 
 
-def _tiny_model(workdir: Path) -> Path:
-    from spin.tiny.model import build_tiny_model
+def _tiny_model(workdir: Path, name: str = "model", hidden: int = 128, layers: int = 2) -> Path:
+    from spin.tiny.model import TinyModelSpec, build_tiny_model
     from spin.tiny.tasks import make_items
 
-    model = workdir / "model"
+    model = workdir / name
     if not (model / "config.json").exists():
         items = make_items(2000, seed=0)
-        build_tiny_model(model, [f"{i['prompt']} {i['answer']}" for i in items])
+        spec = TinyModelSpec(
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=hidden // 64,
+        )
+        build_tiny_model(model, [f"{i['prompt']} {i['answer']}" for i in items], spec)
     return model
 
 
@@ -98,13 +111,14 @@ def _datasets(model: Path, workdir: Path, n: int) -> tuple[Path, Path]:
     records = [
         {
             "prompt": i["prompt"],
-            "real": i["answer"],
-            "generated": i["answer"][::-1] + " 0",
-            "proto": "1 2 3",
+            # responses of ~50 tokens, so the step is compute-bound rather than overhead-bound
+            "real": " ".join([i["answer"]] * 12),
+            "generated": " ".join([i["answer"][::-1]] * 12),
+            "proto": " ".join(["1 2 3"] * 8),
         }
         for i in items
     ]
-    pairs, triplets = workdir / f"pairs{n}", workdir / f"triplets{n}"
+    pairs, triplets = workdir / f"pairs{n}-{model.name}", workdir / f"triplets{n}-{model.name}"
     for kind, path in (("pairs", pairs), ("triplets", triplets)):
         if not path.exists():
             build_dataset(
@@ -130,7 +144,7 @@ def bench_training(model: Path, workdir: Path, n: int) -> dict:
         per_device_train_batch_size=8,
         max_length=128,
         max_prompt_length=64,
-        logging_steps=1,
+        logging_steps=4,
         save_steps=10**6,
     )
     out = {"examples": n}
@@ -139,6 +153,7 @@ def bench_training(model: Path, workdir: Path, n: int) -> dict:
         torch.manual_seed(0)
         args = dpo_config(cfg, workdir / f"ckpt-{name}", seed=0, dtype="float32")
         args.precompute_ref_log_probs = precompute
+        args.precompute_ref_batch_size = 32
         tok = AutoTokenizer.from_pretrained(model)
         start = time.perf_counter()
         policy = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
@@ -193,7 +208,16 @@ def main(args) -> int:
     model = _tiny_model(workdir)
     results = {
         "generation": bench_generation(model, args.prompts, args.new_tokens, args.skip_vllm),
-        "training": bench_training(model, workdir, args.pairs),
+        "training": bench_training(
+            _tiny_model(
+                workdir,
+                f"model-{args.train_hidden}x{args.train_layers}",
+                args.train_hidden,
+                args.train_layers,
+            ),
+            workdir,
+            args.pairs,
+        ),
     }
     g, t = results["generation"], results["training"]
     print(
@@ -204,7 +228,9 @@ def main(args) -> int:
         print(
             f"vLLM backend:                         {g['vllm_tokens_per_s']:10.0f} tokens/s  ({g['vllm_speedup']:.2f}x; engine start-up {g['vllm_startup_s']:.1f} s, not included)"
         )
-    print(f"\n== SPIN training step ({t['examples']} pairs, batch 8)")
+    print(
+        f"\n== SPIN training step ({t['examples']} pairs of ~50-token responses, batch 8, Mistral {args.train_hidden} wide x {args.train_layers} layers)"
+    )
     for name in ("resident_reference", "precomputed_reference"):
         r = t[name]
         print(
