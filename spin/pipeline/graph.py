@@ -60,8 +60,9 @@ def build_graph(exp: Experiment) -> Graph:
     if need_sft:
         sft0 = _sft_stage("sft", exp.sft, base, prep, "sft.jsonl", exp, estimate_file="sft.jsonl")
         g.stages.append(sft0)
-        if tiny or exp.model.from_sft:
-            theta0, theta0_name = sft0, "SFT" if tiny else f"{exp.model.display_name} (our SFT)"
+        # whenever an SFT stage runs, its output is θ0 (the tiny preset's weak SFT model, a
+        # rebuilt zephyr-7b-sft-full, or with from_sft the start of the self-play chain)
+        theta0, theta0_name = sft0, "SFT" if tiny else f"{exp.model.display_name} (our SFT)"
     info0 = {
         "name": theta0_name,
         "method": "sft",

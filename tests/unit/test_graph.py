@@ -71,3 +71,15 @@ def test_zephyr_recipe_matches_the_paper():
     released = load_experiment(TINY.parent / "spin-zephyr-7b.yaml", ["data.source=spin_iter"])
     names = [s.name for s in topological(build_graph(released).stages)]
     assert not any(n.endswith("/generate") for n in names)  # the released pairs replace generation
+
+
+def test_sft_only_experiment_evaluates_its_sft_output():
+    exp = load_experiment(TINY.parent / "sft-zephyr-7b.yaml")
+    graph = build_graph(exp)
+    ((model, info),) = graph.checkpoints
+    assert model.kind == "sft" and info["name"] == "mistral-7b-v0.1 (our SFT)"
+    assert (
+        model.params["sft"]["learning_rate"] == 2e-5
+        and model.params["sft"]["chat_template"] == "zephyr"
+    )
+    assert [s.params["suite"] for s, _ in graph.evals] == ["openllm-v1"]
