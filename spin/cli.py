@@ -31,12 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, module_name in VERBS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith("spin"):
-                continue  # verb not built yet
-            raise
+        module = importlib.import_module(module_name)
         p = sub.add_parser(
             verb,
             help=module.HELP,

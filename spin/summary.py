@@ -40,11 +40,6 @@ def summary_frame(results: list[dict]):
 
 def write_summary(run_dir: str | Path) -> str:
     """Write summary.md and accuracy.png into run_dir; return the Markdown table."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     run_dir = Path(run_dir)
     results = load_results(run_dir / "results")
     if not results:
@@ -52,21 +47,43 @@ def write_summary(run_dir: str | Path) -> str:
     df = summary_frame(results)
     table = df.drop(columns=["suite"]).to_markdown(index=False, floatfmt=".1f")
     (run_dir / "summary.md").write_text(table + "\n")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    base = df[df.iteration == -1]
-    for arm, group in df[df.iteration >= 0].groupby("arm"):
-        xs = [0] + list(group.iteration + 1)
-        ys = list(base.average[:1]) + list(group.average)
-        ax.plot(xs[-len(ys) :], ys, marker="o", label=arm)
+    _plot_per_iteration(
+        df,
+        "average",
+        None,
+        "held-out exact match (%)",
+        "Accuracy per iteration",
+        run_dir / "accuracy.png",
+    )
+    return table
+
+
+def _plot_per_iteration(
+    table, value: str, err: str | None, ylabel: str, title: str, path: Path
+) -> None:
+    """One line per arm over iterations, θ0 (iteration -1) drawn as every arm's point 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    base = table[table.iteration == -1]
+    for arm, g in table[table.iteration >= 0].groupby("arm"):
+        xs, ys = list(g.iteration + 1), list(g[value])
+        es = list(g[err]) if err else None
+        if len(base):
+            xs, ys = [0, *xs], [float(base[value].iloc[0]), *ys]
+            es = [float(base[err].iloc[0]), *es] if err else None
+        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=arm)
     ax.set_xlabel("iteration (0 = θ0, the SFT model)")
-    ax.set_ylabel("held-out exact match (%)")
-    ax.set_title("Accuracy per iteration")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(run_dir / "accuracy.png", dpi=120, metadata={"Software": None})
+    fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)
-    return table
 
 
 def seed_table(run_dirs: list[Path], suite: str = "tiny"):
@@ -119,11 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     (mean ± sd over runs), the dynamics table, and a plot with error bars."""
     import argparse
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     parser = argparse.ArgumentParser(prog="python -m spin.summary", description=main.__doc__)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--output", type=Path, help="write PREFIX.md and PREFIX.png")
@@ -139,20 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.with_suffix(".md").write_text(text + "\n")
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        base = table[table.iteration == -1]
-        for arm, g in table[table.iteration >= 0].groupby("arm"):
-            xs = [0, *list(g.iteration + 1)]
-            ys = [float(base["mean"].iloc[0]), *list(g["mean"])]
-            es = [float(base["std"].iloc[0]), *list(g["std"])]
-            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=arm)
-        ax.set_xlabel("iteration (0 = θ0, the SFT model)")
-        ax.set_ylabel("held-out exact match (%), mean ± sd over seeds")
-        ax.set_title(f"Tiny preset, {int(table['count'].max())} seeds")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.output.with_suffix(".png"), dpi=120, metadata={"Software": None})
+        _plot_per_iteration(
+            table, "mean", "std", "held-out exact match (%), mean ± sd over seeds",
+            f"Tiny preset, {int(table['count'].max())} seeds", args.output.with_suffix(".png"),
+        )  # fmt: skip
     return 0
 
 

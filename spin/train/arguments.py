@@ -45,6 +45,17 @@ def common_args(cfg, output_dir: Path, seed: int, dtype: str) -> dict:
     )
 
 
+def load_for_training(model_path: str, dtype: str):
+    """(model, tokenizer) that a trainer starts from, with a pad token (EOS if none)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+    return model, tokenizer
+
+
 def last_checkpoint(output_dir: Path) -> str | None:
     """The newest HF Trainer checkpoint in output_dir, to resume a killed stage mid-training."""
     checkpoints = sorted(

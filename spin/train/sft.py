@@ -8,7 +8,7 @@ from pathlib import Path
 
 from spin.config import SFTConfig
 from spin.prompts import resolve_chat_template
-from spin.train.arguments import common_args, finish, last_checkpoint
+from spin.train.arguments import common_args, finish, last_checkpoint, load_for_training
 
 
 def train_sft(
@@ -22,21 +22,16 @@ def train_sft(
 ) -> dict:
     """Fine-tune model_path on dataset_dir (columns prompt, completion: rendered prompt
     text and response). Loss on completion tokens only; EOS appended by TRL."""
-    import torch
     from datasets import load_from_disk
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig as TRLSFTConfig
     from trl import SFTTrainer
 
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    model, tokenizer = load_for_training(model_path, dtype)
     template = resolve_chat_template(cfg.chat_template)
     if template:
         tokenizer.chat_template = template
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
     args = TRLSFTConfig(
         **common_args(cfg, ckpt_dir, seed, dtype),
         max_length=cfg.max_length,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from spin.config import TrainingConfig
-from spin.train.arguments import common_args, finish, last_checkpoint
+from spin.train.arguments import common_args, finish, last_checkpoint, load_for_training
 
 
 def dpo_config(cfg: TrainingConfig, output_dir: Path, seed: int, dtype: str):
@@ -42,9 +42,7 @@ def train_spin(
     `datasets.save_to_disk`) in dataset_dir: columns prompt, chosen (real), rejected
     (generated). The model is saved to output_dir/model; trainer checkpoints go to
     output_dir/checkpoints and a killed run resumes from the newest."""
-    import torch
     from datasets import load_from_disk
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
 
     if cfg.logp_reduction != "sum":
@@ -53,10 +51,7 @@ def train_spin(
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
     dataset = load_from_disk(str(dataset_dir))
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+    model, tokenizer = load_for_training(model_path, dtype)
     trainer = DPOTrainer(
         model=model,
         ref_model=None,

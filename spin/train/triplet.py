@@ -39,7 +39,7 @@ from torch import Tensor
 
 from spin.config import TrainingConfig
 from spin.losses import tspin_loss, tspin_ref_loss
-from spin.train.arguments import common_args, finish, last_checkpoint
+from spin.train.arguments import common_args, finish, last_checkpoint, load_for_training
 
 log = logging.getLogger(__name__)
 
@@ -362,14 +362,10 @@ def train_tspin(
     θt when `reference`. The model is saved to output_dir/model; trainer checkpoints go to
     output_dir/checkpoints and a killed run resumes from the newest."""
     from datasets import load_from_disk
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+    model, tokenizer = load_for_training(model_path, dtype)
     trainer = build_triplet_trainer(
         model,
         tokenizer,
