@@ -10,10 +10,14 @@
 #   --logs DIR        host folder for the console log (default: ./logs)
 #   --print           print the docker command instead of running it
 #
-# EXPERIMENT.yaml is a path in the image's replication/ folder, or a file on this machine
-# (mounted read-only). Options after it go to scripts/replicate_spin.sh in the container
-# (--accelerate-config, --set, --dry-run ...). HF_TOKEN and OPENAI_API_KEY (MT-Bench's
-# judge) are passed through from this environment when set.
+# EXPERIMENT.yaml is a path in the image's replication/ folder, or a file on this machine:
+# then its folder is mounted read-only at /config, so the files it names with `base:`
+# resolve. Options after it go to scripts/replicate_spin.sh in the container
+# (--accelerate-config, --set, --dry-run ...); an --accelerate-config file on this machine
+# is mounted read-only too. Outputs land where the experiment's output_dir says, under the
+# runs folder: runs/<name>/seed<seed>/ as with `spin run` outside the image.
+# HF_TOKEN and OPENAI_API_KEY (MT-Bench's judge) are passed through when set.
+# Needs the NVIDIA Container Toolkit (docker run --gpus) on the host.
 #
 # example: scripts/docker_run.sh replication/spin-zephyr-7b.yaml \
 #              --accelerate-config replication/accelerate/zero3-8gpu.yaml
@@ -67,13 +71,30 @@ docker_args=(
 for var in HF_TOKEN OPENAI_API_KEY; do
     if [[ -n "${!var:-}" ]]; then docker_args+=(--env "$var"); fi  # value from this env, not argv
 done
+# A file on this machine (not one of the image's replication/ files) is mounted with its folder.
+mounted=""
+mount_host_file() {  # mount_host_file FILE MOUNT_DIR: sets $mounted, the path in the container
+    docker_args+=(--volume "$(cd "$(dirname "$1")" && pwd):$2:ro")
+    mounted="$2/$(basename "$1")"
+}
 if [[ -f "$experiment" && "$experiment" != replication/* ]]; then
-    docker_args+=(--volume "$(cd "$(dirname "$experiment")" && pwd)/$(basename "$experiment"):/config/$name.yaml:ro")
-    experiment="/config/$name.yaml"
+    mount_host_file "$experiment" /config
+    experiment="$mounted"
 fi
+passed=()
+while (($#)); do
+    if [[ "$1" == --accelerate-config && -f "${2:-}" && "$2" != replication/* ]]; then
+        mount_host_file "$2" /accelerate
+        passed+=("$1" "$mounted")
+        shift 2
+    else
+        passed+=("$1")
+        shift
+    fi
+done
 docker_args+=(
     --entrypoint /app/scripts/replicate_spin.sh
-    "$image" "$experiment" --output-dir "/runs/$name" "$@"
+    "$image" "$experiment" "${passed[@]}"
 )
 
 if ((print)); then

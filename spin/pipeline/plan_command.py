@@ -16,6 +16,11 @@ def add_arguments(p) -> None:
         "--commands", action="store_true", help="also print each stage's equivalent command"
     )
     p.add_argument(
+        "--output-dir-only",
+        action="store_true",
+        help="print only the run folder (the experiment's output_dir after --set), for scripts",
+    )
+    p.add_argument(
         "--gpu",
         default="a100",
         choices=["a100", "h100"],
@@ -169,5 +174,8 @@ def main(args) -> int:
     from spin.config import load_experiment
 
     exp = load_experiment(args.experiment, args.set)
+    if args.output_dir_only:
+        print(args.output_dir or exp.resolved_output_dir)
+        return 0
     print_plan(exp, args.output_dir, commands=args.commands, compute_args=args)
     return 0
