@@ -2,7 +2,7 @@
 # The test command (README; .ci/run runs exactly this): install what the tests need,
 # check the lock and the lint, then run the tests.
 #
-# usage: scripts/test.sh [pytest options, e.g. -k pipeline]
+# usage: scripts/test.sh [pytest options, e.g. -k pipeline]   (plain `pytest`: the unit tests only)
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
     sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -19,4 +19,5 @@ fi
 bash scripts/check_lock.sh
 .venv/bin/ruff check spin tests
 .venv/bin/ruff format --check spin tests
-exec .venv/bin/python -m pytest -q -ra "$@"
+# All of tests/ (plain `pytest` runs tests/unit only: pyproject.toml testpaths).
+exec .venv/bin/python -m pytest -q -ra tests "$@"

@@ -27,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spin",
         description="Self-play fine-tuning (SPIN, T-SPIN): run, evaluate and report replications.",
-        epilog="Start with: spin run replication/tiny.yaml   (the CPU demo, ~15 min)",
+        epilog="example:\n  spin run replication/tiny.yaml   "
+        "(the CPU demo: SFT, SPIN and T-SPIN at toy scale, then its table)\n"
+        "  spin VERB --help                 (each verb's options and an example)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, module_name in VERBS.items():

@@ -14,10 +14,9 @@ import shutil
 from pathlib import Path
 
 from spin.eval.suites import load_suite
+from tests.shared import shared_path
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_BBH = next((p for p in (REPO.parent / "shared" / "data" / "bbh", Path("/work/shared/data/bbh"))
-                   if (p / "causal_judgement.json").exists()), None)  # fmt: skip
+SHARED_BBH = shared_path("data", "bbh", marker="causal_judgement.json")
 REAL_BBH = ("causal_judgement", "formal_fallacies", "sports_understanding")
 
 

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from spin.eval.judge import JudgeConfig, judge_venv_available
+from tests.shared import shared_path
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = next((p for p in (REPO.parent / "shared" / "data" / "mt_bench", Path("/work/shared/data/mt_bench"))
-               if (p / "question.jsonl").exists()), None)  # fmt: skip
+SHARED = shared_path("data", "mt_bench", marker="question.jsonl")
 
 pytestmark = [
     pytest.mark.skipif(

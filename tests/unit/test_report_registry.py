@@ -13,9 +13,10 @@ import pytest
 from spin import cli
 from spin.errors import DataError
 from spin.report import registry
+from tests.shared import shared_path
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "reported"
+SHARED = shared_path("reported")
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def reported() -> pd.DataFrame:
 
 
 def test_copy_is_identical_to_the_shared_transcription():
-    if not SHARED.exists():
+    if SHARED is None:
         pytest.skip("../shared/reported not present")
     for name in ("reported_results.csv", "README.md"):
         assert (REPO / "reports/reported" / name).read_bytes() == (SHARED / name).read_bytes(), name
