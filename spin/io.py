@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -114,6 +115,22 @@ def _is_empty(value: Any) -> bool:
     return False
 
 
+TEMP_SUFFIX = ".tmp"
+"""Ends the name of every file or folder being written (atomic_path, the stages' dataset
+builds): one left in a finished stage can only be a killed write's, and is removed."""
+
+
+def remove_leftovers(folder: str | Path) -> list[Path]:
+    """Delete the `*.tmp` files and folders below `folder` (left by killed writes)."""
+    found = sorted(Path(folder).rglob(f"*{TEMP_SUFFIX}"), key=lambda p: -len(p.parts))
+    for p in found:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+    return found
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -128,7 +145,7 @@ def atomic_path(path: str | Path):
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from spin.errors import SpinError
-from spin.io import sha256_json, write_json
+from spin.io import remove_leftovers, sha256_json, write_json
 from spin.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,7 @@ class Store:
             "summary": summary,
             **provenance(),
         }
+        remove_leftovers(partial)  # temp files of writes a kill interrupted in an earlier try
         write_json(partial / "run.json", record)
         if (
             final.exists()
