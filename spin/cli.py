@@ -5,6 +5,7 @@ verb being run, so `spin --help` stays fast (no torch import)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -69,6 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     except SpinError as e:
         print(f"spin {args.verb}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno not in _USER_FS_ERRORS:
+            raise
+        # the user's file system refuses (read-only output folder, full disk): not a bug
+        where = f": {e.filename}" if e.filename else ""
+        print(f"spin {args.verb}: error: {e.strerror}{where}", file=sys.stderr)
+        return 2
+
+
+_USER_FS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+                   errno.ENOTDIR}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ unknown key is an error that names the key, where it was, and the nearest valid 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,14 @@ from spin.io import sha256_json
 METHODS = ("spin", "tspin", "tspin_noha", "tspin_ref", "continued_sft")
 PROMPT_FORMATS = ("alpaca", "chat")
 BACKENDS = ("transformers", "vllm")
+LAUNCHERS = ("inprocess", "accelerate")
+EVAL_BACKENDS = ("hf", "vllm")
+EVAL_CHECKPOINTS = ("all", "final")
+# The HF Trainer optimizers and schedulers that run without extra arguments or packages
+# (a subset of transformers' OptimizerNames and SchedulerType; importing those costs seconds).
+OPTIMIZERS = ("rmsprop", "adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad")
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+              "constant_with_warmup", "inverse_sqrt")  # fmt: skip
 
 
 @dataclass
@@ -181,10 +191,6 @@ class TrainingConfig:
             raise ConfigError(
                 f"training.prompt_format: '{self.prompt_format}' is not one of {PROMPT_FORMATS}"
             )
-        if self.launcher not in ("inprocess", "accelerate"):
-            raise ConfigError(
-                f"training.launcher: '{self.launcher}' is not inprocess or accelerate"
-            )
         if self.max_prompt_length >= self.max_length:
             raise ConfigError("training.max_prompt_length must be smaller than training.max_length")
 
@@ -240,6 +246,10 @@ class ArmConfig:
             )
         allowed = SFTConfig if self.method == "continued_sft" else TrainingConfig
         for i, overrides in enumerate(self.iterations):
+            if not isinstance(overrides, dict | None):
+                raise ConfigError(
+                    f"iterations[{i}] must be a mapping of overrides, got {overrides!r}"
+                )
             _check_keys(overrides or {}, allowed, f"iterations[{i}]")
         _check_keys(self.training, allowed, "training")
 
@@ -326,23 +336,147 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: experiment file not found")
+    if not path.is_file():
+        raise ConfigError(f"{path}: is a folder, expected an experiment YAML file")
     data = _read_yaml(path)
     for item in overrides or []:
         apply_override(data, item)
     try:
         data = expand_sweep(data)
-        return _build(Experiment, data, "")
+        exp = _build(Experiment, data, "")
+        validate(exp)
+    except InvalidValue as e:
+        item = _override_for(e.key, overrides or [])
+        raise ConfigError(f"--set {item}: {e.rule}" if item else f"{path}: {e}") from None
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+    return exp
+
+
+def _override_for(key: str, overrides: list[str]) -> str | None:
+    """The --set item that gave `key` its value, if one did (the last one wins)."""
+    for item in reversed(overrides):
+        name = item.split("=", 1)[0].strip()
+        if key == name or key.startswith(name + "."):
+            return item
+    return None
+
+
+# ---------------------------------------------------------------- validation
+
+
+class InvalidValue(ConfigError):
+    """A field's value is out of range; `key` is its dotted path, as --set spells it."""
+
+    def __init__(self, key: str, value: Any, rule: str):
+        super().__init__(f"{key} = {value!r}: {rule}")
+        self.key, self.value, self.rule = key, value, rule
+
+
+def _number(low: float, *, strict: bool, high: float | None = None) -> Callable[[Any], str | None]:
+    bound = f"> {low:g}" if strict else f">= {low:g}"
+    text = f"must be a number {bound}" + (f" and <= {high:g}" if high is not None else "")
+
+    def rule(v):
+        ok = math.isfinite(v) and (v > low if strict else v >= low) and (high is None or v <= high)
+        return None if ok else text
+
+    return rule
+
+
+def _one_of(allowed: tuple) -> Callable[[Any], str | None]:
+    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
+
+
+def _suites(names: list) -> str | None:
+    from spin.eval.suites import suite_names
+
+    known = suite_names()
+    bad = [n for n in names if n not in known]
+    return (
+        f"unknown suite {bad[0]!r}{nearest(bad[0], known)}; known: {', '.join(known)}"
+        if bad
+        else None
+    )
+
+
+_GT0, _GE0, _GE1 = _number(0, strict=True), _number(0, strict=False), _number(1, strict=False)
+_SHARE = _number(0, strict=False, high=1)
+_TRAINER = {
+    "learning_rate": _GT0, "num_train_epochs": _GT0, "per_device_train_batch_size": _GE1,
+    "gradient_accumulation_steps": _GE1, "optimizer": _one_of(OPTIMIZERS),
+    "lr_scheduler_type": _one_of(SCHEDULERS), "warmup_ratio": _SHARE, "weight_decay": _GE0,
+    "max_length": _GE1, "launcher": _one_of(LAUNCHERS), "logging_steps": _GE1, "save_steps": _GE1,
+}  # fmt: skip
+RULES: dict[str, dict[str, Callable[[Any], str | None]]] = {
+    "TrainingConfig": {**_TRAINER, "beta": _GE0, "alpha": _GT0, "max_prompt_length": _GE1,
+                       "max_steps": lambda v: None if v == -1 or v >= 1 else "must be -1 (off) or >= 1"},
+    "SFTConfig": _TRAINER,
+    "GenerationConfig": {"max_new_tokens": _GE1, "temperature": _GE0,
+                         "top_p": _number(0, strict=True, high=1), "batch_size": _GE1,
+                         "shard_size": _GE1, "gpu_memory_utilization": _number(0, strict=True, high=1),
+                         "tensor_parallel_size": _GE1},
+    "DataConfig": {"num_prompts": _GE0, "num_sft": _GE0, "num_eval": _GE0},
+    "ModelConfig": {"hidden_size": _GE1, "num_hidden_layers": _GE1, "num_attention_heads": _GE1,
+                    "vocab_size": _GE1, "num_parameters": _GE0},
+    "EvalConfig": {"suites": _suites, "backend": _one_of(EVAL_BACKENDS), "batch_size": _GE1,
+                   "limit": _GE0, "checkpoints": _one_of(EVAL_CHECKPOINTS)},
+    "DynamicsConfig": {"max_train": _GE0, "max_heldout": _GE0},
+    "ArmConfig": {"data_subset": _GE0},
+    "Experiment": {"seed": _GE0},
+}  # fmt: skip
+"""Range rules by config class name: a rule returns None or what the value must be."""
+
+
+def validate(exp: Experiment) -> None:
+    """Range-check every field (and each iteration's resolved training), before any stage
+    runs; raises InvalidValue naming the key as --set spells it and the allowed values."""
+    _check_fields(exp, "")
+    for name, arm in exp.arms.items():
+        for t, overrides in enumerate(arm.iterations):
+            if arm.method == "continued_sft":
+                merged = {**dataclasses.asdict(exp.sft), **arm.training, **(overrides or {})}
+                cfg = _build(SFTConfig, merged, f"arms.{name}.iterations.{t}")
+            else:
+                cfg = exp.iteration_training(name, t)
+            for key in RULES[type(cfg).__name__]:  # name where the value was set
+                where = (f"arms.{name}.iterations.{t}" if key in (overrides or {})
+                         else f"arms.{name}.training" if key in arm.training else None)  # fmt: skip
+                if where:
+                    _check(RULES[type(cfg).__name__][key], getattr(cfg, key), f"{where}.{key}")
+
+
+def _check_fields(obj: Any, prefix: str) -> None:
+    rules = RULES.get(type(obj).__name__, {})
+    for f in dataclasses.fields(obj):
+        value, key = getattr(obj, f.name), f"{prefix}{f.name}"
+        if f.name in rules:
+            _check(rules[f.name], value, key)
+        if dataclasses.is_dataclass(value):
+            _check_fields(value, f"{key}.")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if dataclasses.is_dataclass(v):
+                    _check_fields(v, f"{key}.{k}.")
+
+
+def _check(rule: Callable[[Any], str | None], value: Any, key: str) -> None:
+    problem = rule(value)
+    if problem:
+        raise InvalidValue(key, value, problem)
 
 
 def _read_yaml(path: Path, seen: tuple = ()) -> dict:
     """Read an experiment YAML, resolving `base: other.yaml` (relative to this file): the
     base's settings are merged key by key, except `arms`, which the derived file replaces."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 (byte {e.start + 1}: {e.reason})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, expected an experiment YAML file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     base = data.pop("base", None)
@@ -398,7 +532,7 @@ def expand_sweep(data: dict) -> dict:
         for key, value in zip(grid, values, strict=True):
             try:
                 apply_override(spec, f"{key}={value}")
-            except (IndexError, ValueError, TypeError):
+            except ConfigError:
                 raise ConfigError(f"sweep.grid key '{key}' does not exist in arm '{arm}'") from None
         spec.setdefault("label", name)
         expanded[name] = spec
@@ -417,16 +551,27 @@ def apply_override(data: dict, item: str) -> None:
     if "=" not in item:
         raise ConfigError(f"--set '{item}': expected key=value")
     key, raw = item.split("=", 1)
-    value = yaml.safe_load(raw) if raw != "" else ""
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set '{item}': the value is not valid YAML ({e.problem})") from None
     parts = key.strip().split(".")
     node: Any = data
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth]) or "the top level"
+        if isinstance(node, list):
+            if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+                raise ConfigError(f"--set '{item}': {where} is a list of {len(node)}; "
+                                  f"'{part}' is not an index in 0..{len(node) - 1}")  # fmt: skip
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError(f"--set '{item}': {where} is {node!r}, not a mapping or list")
+        if depth == len(parts) - 1:
+            node[part] = value
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            node = node[part]
 
 
 def _check_keys(data: dict, cls: type, where: str) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,25 +17,44 @@ from spin.errors import DataError
 
 
 def read_jsonl(
-    path: str | Path, *, required: Iterable[str] = (), nonempty: Iterable[str] = ()
+    path: str | Path,
+    *,
+    required: Iterable[str] = (),
+    nonempty: Iterable[str] = (),
+    index: str | None = None,
 ) -> list[dict]:
     """Read a JSONL file, checking that each record has `required` fields and that the
-    `nonempty` ones are non-blank strings (or non-empty chat lists).
+    `nonempty` ones are non-blank strings (or non-empty chat lists). With `index`, that
+    field, when any record has it, must be a distinct integer in every record.
 
     Raises DataError naming the file, the 1-based line and the field.
     """
-    return list(iter_jsonl(path, required=required, nonempty=nonempty))
+    return list(iter_jsonl(path, required=required, nonempty=nonempty, index=index))
 
 
 def iter_jsonl(
-    path: str | Path, *, required: Iterable[str] = (), nonempty: Iterable[str] = ()
+    path: str | Path,
+    *,
+    required: Iterable[str] = (),
+    nonempty: Iterable[str] = (),
+    index: str | None = None,
 ) -> Iterator[dict]:
     path = Path(path)
     if not path.exists():
         raise DataError(path, "file not found")
+    if path.is_dir():
+        raise DataError(path, "is a folder, expected a JSONL file")
     required, nonempty = tuple(required), tuple(nonempty)
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+    seen: dict[int, int] = {}  # index value -> line
+    without: int | None = None  # first line without the index field
+    with path.open("rb") as f:  # decoded line by line, so a bad byte is located exactly
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    path, f"not UTF-8 (byte {e.start + 1}: {e.reason})", line=lineno
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -51,9 +71,36 @@ def iter_jsonl(
                 if field not in record:
                     raise DataError(path, "missing required field", line=lineno, field=field)
             for field in nonempty:
-                if _is_empty(record.get(field)):
+                value = record.get(field)
+                if value is not None and not isinstance(value, (str, list)):
+                    raise DataError(
+                        path, f"expected text, got {type(value).__name__}", line=lineno, field=field
+                    )
+                if _is_empty(value):
                     raise DataError(path, "empty value", line=lineno, field=field)
+            if index is not None:
+                without = _check_index(path, lineno, record, index, seen, without)
             yield record
+
+
+def _check_index(path, lineno: int, record: dict, field: str, seen: dict, without):
+    """One record's share of read_jsonl's `index` check; returns the first line without it."""
+    if field not in record:
+        if seen:
+            first = next(iter(seen.values()))
+            raise DataError(path, f"missing (line {first} has one: all or none)", line=lineno,
+                            field=field)  # fmt: skip
+        return without or lineno
+    value = record[field]
+    if without is not None:
+        raise DataError(path, f"line {without} has none (all or none)", line=lineno, field=field)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DataError(path, f"expected an integer, got {value!r}", line=lineno, field=field)
+    if value in seen:
+        raise DataError(path, f"duplicate value {value} (also line {seen[value]})", line=lineno,
+                        field=field)  # fmt: skip
+    seen[value] = lineno
+    return without
 
 
 def _is_empty(value: Any) -> bool:
@@ -68,15 +115,41 @@ def _is_empty(value: Any) -> bool:
     return False
 
 
+TEMP_SUFFIX = ".tmp"
+"""Ends the name of every file or folder being written (atomic_path, the stages' dataset
+builds): one left in a finished stage can only be a killed write's, and is removed."""
+
+
+def remove_leftovers(folder: str | Path) -> list[Path]:
+    """Delete the `*.tmp` files and folders below `folder` (left by killed writes)."""
+    found = sorted(Path(folder).rglob(f"*{TEMP_SUFFIX}"), key=lambda p: -len(p.parts))
+    for p in found:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+    return found
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the mode open() would
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -63,6 +63,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="any OpenAI-compatible endpoint")  # fmt: skip
     mt.add_argument("--judge-api-key-env", default="OPENAI_API_KEY")
     mt.add_argument("--judge-parallel", type=int, default=2)
+    mt.add_argument("--judge-timeout", type=float, default=120.0,
+                    help="seconds per judge request (default 120; openai 0.28 waits 600)")  # fmt: skip
+    mt.add_argument("--judge-max-retry", type=int, default=3,
+                    help="fschat's tries per judge call (default 3; fschat's own is 16)")  # fmt: skip
+    mt.add_argument("--judge-attempts", type=int, default=4,
+                    help="gen_judgment runs while judgments are missing (default 4)")  # fmt: skip
+    mt.add_argument("--judge-backoff", type=float, default=30.0,
+                    help="seconds before the 2nd attempt, doubling after (default 30)")  # fmt: skip
+    mt.add_argument("--retry-unparsable", action="store_true",
+                    help="judge again the turns whose rating could not be parsed (score -1)")  # fmt: skip
+    mt.add_argument("--judge-send-key-to-loopback", action="store_true",
+                    help="send the API key to a loopback judge too (default: a dummy key)")  # fmt: skip
     mt.add_argument(
         "--max-new-tokens", type=int, default=None, help="answer length (default: fschat's 1024)"
     )
@@ -106,7 +118,11 @@ def main(args: argparse.Namespace) -> int:
         from spin.eval.judge import JudgeConfig
 
         judge = JudgeConfig(model=args.judge_model, base_url=args.judge_base_url,
-                            api_key_env=args.judge_api_key_env, parallel=args.judge_parallel)  # fmt: skip
+                            api_key_env=args.judge_api_key_env, parallel=args.judge_parallel,
+                            timeout_s=args.judge_timeout, api_max_retry=args.judge_max_retry,
+                            attempts=args.judge_attempts, backoff_s=args.judge_backoff,
+                            retry_unparsable=args.retry_unparsable,
+                            send_key_to_loopback=args.judge_send_key_to_loopback)  # fmt: skip
         if args.answers is not None:
             return _judge_answers(args, info, judge)
     else:

@@ -26,7 +26,7 @@ from pathlib import Path
 from spin.errors import DataError, SpinError
 from spin.eval.judge import JudgeConfig
 from spin.eval.suites import MT_BENCH, eval_dir
-from spin.io import atomic_path, read_jsonl, sha256_file, write_jsonl
+from spin.io import atomic_path, read_jsonl, sha256_file, sha256_json, write_jsonl
 
 
 def manifest() -> dict:
@@ -148,6 +148,17 @@ def generate_answers(model_path: str, questions: list[dict], model_id: str, *, b
     } for q in questions]  # fmt: skip
 
 
+def _fingerprint(model_path: str) -> dict:
+    """What identifies a checkpoint cheaply: its resolved path and its files' sizes and
+    modification times (a model retrained in place gets new answers)."""
+    path = Path(model_path)
+    if not path.is_dir():
+        return {"path": model_path}
+    files = sorted(p for p in path.resolve().iterdir() if p.is_file())
+    return {"path": str(path.resolve()),
+            "files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]}  # fmt: skip
+
+
 def _cuda() -> bool:
     try:
         import torch
@@ -212,27 +223,40 @@ def evaluate_mtbench(model_path: str | None, output_dir: str | Path, *, model_in
     output_dir = Path(output_dir)
     data = ensure_data(mtbench_data)
     questions = load_questions(data, limit)
-    answers_path = output_dir / f"{MT_BENCH}.answers.jsonl"
     if answers_file is not None:
         answers = read_jsonl(answers_file, required=("question_id", "model_id", "choices"))
+        if not answers:
+            raise DataError(answers_file, "no answers")
         model_id = model_id_for(answers[0]["model_id"])
         wanted = {a["question_id"] for a in answers}
         questions = [q for q in questions if q["question_id"] in wanted]
         if limit is None and len(questions) != len(wanted):
             raise DataError(answers_file, "has question_ids that are not MT-Bench questions")
         gen = {"answers_from": str(answers_file)}
+        answers_path = Path(answers_file)
     else:
         model_id = model_id_for(model_info["name"])
-        existing = read_jsonl(answers_path) if answers_path.exists() else []
-        if {a["question_id"] for a in existing} >= {q["question_id"] for q in questions}:
-            answers = existing  # a rerun after a judge failure reuses the answers
+        gen = {"backend": backend, "max_new_tokens": max_new_tokens or manifest()["max_new_tokens"],
+               "temperatures": manifest()["temperatures"], "prompt": "the model's chat template"}  # fmt: skip
+        # keyed by everything that determines the answers: another model, setting or question
+        # set into the same folder generates its own file instead of reusing this one's
+        key = sha256_json({"model": _fingerprint(str(model_path)), "model_id": model_id, "seed": seed,
+                           "dtype": dtype, "batch_size": batch_size, "generation": gen,
+                           "questions": [q["question_id"] for q in questions]})[:12]  # fmt: skip
+        answers_path = output_dir / f"{MT_BENCH}.answers.{model_id}.{key}.jsonl"
+        if answers_path.exists():  # a rerun after a judge failure reuses the answers
+            answers = read_jsonl(answers_path)
         else:
             answers = generate_answers(str(model_path), questions, model_id, backend=backend, seed=seed,
                                        max_new_tokens=max_new_tokens, batch_size=batch_size, dtype=dtype)  # fmt: skip
             write_jsonl(answers_path, answers)
-        gen = {"backend": backend, "max_new_tokens": max_new_tokens or manifest()["max_new_tokens"],
-               "temperatures": manifest()["temperatures"], "prompt": "the model's chat template"}  # fmt: skip
-    judgments_file = output_dir / f"{MT_BENCH}.judgments.{model_id_for(judge.model)}.jsonl"
+    # judgments are keyed by the answers' content, the judge and fschat's prompts and references
+    judge_key = sha256_json({"model_id": model_id, "answers_sha256": sha256_file(answers_path),
+                             "judge": judge.model, "base_url": judge.base_url,
+                             "data": check_data(data)})[:12]  # fmt: skip
+    judgments_file = (
+        output_dir / f"{MT_BENCH}.judgments.{model_id_for(judge.model)}.{judge_key}.jsonl"
+    )
     judgments = judging.judge(questions, answers, model_id, data, judgments_file, judge, yes=yes)
     tasks, samples = score(judgments, questions, judge.model)
     prov = results.base_provenance("fschat 0.2.36 (llm_judge gen_judgment, single mode)", seed=seed,
@@ -242,6 +266,7 @@ def evaluate_mtbench(model_path: str | None, output_dir: str | Path, *, model_in
                   "parse_failures": sum(1 for j in judgments if float(j["score"]) == -1)},
         "data": {"source": str(data), "commit": manifest()["commit"], "sha256": check_data(data)},
         "generation": gen, "answers_file": answers_path.name if answers_file is None else str(answers_file),
+        "answers_sha256": sha256_file(answers_path),
         "judgments_file": judgments_file.name, "limit": limit, "batch_size": batch_size,
         "dtype": dtype, "backend": backend if answers_file is None else None, "model_id": model_id,
     })  # fmt: skip

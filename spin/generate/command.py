@@ -70,6 +70,14 @@ def main(args) -> int:
         cfg,
         seed=args.seed,
         shard=args.shard,
+        producer={"model": _identity(args.model), "dtype": args.dtype},
     )
     print(f"generated {n} responses -> {args.output}")
     return 0
+
+
+def _identity(model: str) -> str:
+    """A local checkpoint by its resolved path (however it was spelled), a Hub id as given."""
+    from pathlib import Path
+
+    return str(Path(model).resolve()) if Path(model).exists() else model

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from spin.config import Experiment
 from spin.io import write_json
+from spin.lock import folder_lock
 from spin.pipeline.graph import Graph, build_graph
 from spin.pipeline.stage import Store, topological
 from spin.pipeline.steps import model_path as model_path_of
@@ -25,20 +26,21 @@ def run_experiment(
     """Run (or resume) the whole experiment; returns the run folder."""
     root = Path(output_dir) if output_dir else exp.resolved_output_dir
     root.mkdir(parents=True, exist_ok=True)
-    write_json(
-        root / "experiment.json", {"config": exp.to_dict(), "hash": exp.hash(), **provenance()}
-    )
-    graph = build_graph(exp)
-    store = Store(root)
-    stages = topological(graph.stages)
-    bar = tqdm(stages, desc="stages", unit="stage")
-    for stage in bar:
-        bar.set_postfix_str(stage.name)
-        store.run(stage, seed=exp.seed, config_hash=exp.hash())
-        if stop_after and stage.name == stop_after:
-            log.info("stopping after %s as asked", stage.name)
-            return root
-    publish(graph, store, root)
+    with folder_lock(root):
+        write_json(
+            root / "experiment.json", {"config": exp.to_dict(), "hash": exp.hash(), **provenance()}
+        )
+        graph = build_graph(exp)
+        store = Store(root)
+        stages = topological(graph.stages)
+        bar = tqdm(stages, desc="stages", unit="stage")
+        for stage in bar:
+            bar.set_postfix_str(stage.name)
+            store.run(stage, seed=exp.seed, config_hash=exp.hash())
+            if stop_after and stage.name == stop_after:
+                log.info("stopping after %s as asked", stage.name)
+                return root
+        publish(graph, store, root)
     return root
 
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spin.io import sha256_json, write_json
+from spin.errors import SpinError
+from spin.io import remove_leftovers, sha256_json, write_json
 from spin.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,10 @@ class Store:
         if self.done(stage):
             return final
         for name, dep in stage.deps.items():
-            if not self.done(dep):
-                raise RuntimeError(
-                    f"stage {stage.name} needs {dep.name} ({name}), which has not run"
+            if not self.done(dep):  # the runner ran it first: its output went away since
+                raise SpinError(
+                    f"stage {stage.name} needs {dep.name} ({name}), but {self.path(dep)} is "
+                    "missing or incomplete (deleted?); rerun to rebuild it"
                 )
         partial = self.partial(stage)
         resumed = partial.exists()
@@ -130,6 +132,7 @@ class Store:
             "summary": summary,
             **provenance(),
         }
+        remove_leftovers(partial)  # temp files of writes a kill interrupted in an earlier try
         write_json(partial / "run.json", record)
         if (
             final.exists()

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from spin.config import DataConfig, GenerationConfig, ModelConfig, SFTConfig, TrainingConfig
-from spin.errors import SpinError
-from spin.io import read_jsonl, write_jsonl
+from spin.errors import DataError, SpinError
+from spin.io import TEMP_SUFFIX, read_jsonl, write_jsonl
 from spin.pipeline.stage import StageContext
 
 log = logging.getLogger(__name__)
@@ -58,22 +62,19 @@ def prepare(ctx: StageContext) -> dict:
         ]
         counts["eval"] = write_jsonl(out / "eval.jsonl", parts["eval"])
     elif data.source == "ultrachat":
-        from spin.data import load_hub_or_local, sample_prompts, ultrachat_first_turns
+        from spin.data import sample_prompts, ultrachat_first_turns
 
-        rows = load_hub_or_local(data.path, split=data.split, revision=data.revision)
-        turns = ultrachat_first_turns(rows, source=f"{data.path}:{data.split}")
+        rows, test, where = _ultrachat_rows(data, seed)
+        turns = ultrachat_first_turns(rows, source=where[0])
         prompts = sample_prompts(turns, data.num_prompts, seed)
         if ctx.stage.params.get("need_sft"):
             conversations = sample_prompts(
                 [{"messages": r["messages"]} for r in rows], data.num_sft, seed
             )
             counts["sft"] = write_jsonl(out / "sft.jsonl", conversations)
-        test = load_hub_or_local(data.path, split=data.eval_split, revision=data.revision)
-        heldout = sample_prompts(
-            ultrachat_first_turns(test, source=f"{data.path}:{data.eval_split}"),
-            data.num_eval,
-            seed,
-        )
+        heldout = sample_prompts(ultrachat_first_turns(test, source=where[1]), data.num_eval, seed)
+        if where[0] == where[1]:
+            counts["heldout_from"] = f"{data.num_eval} conversations held out of {data.path}"
     else:  # spin_iter: the released pairs replace our generation
         from spin.data import load_hub_or_local, spin_iter_pairs
 
@@ -106,6 +107,36 @@ def prepare(ctx: StageContext) -> dict:
                 out / "subsets" / f"{size}.jsonl", [{**r, "idx": i} for i, r in enumerate(subset)]
             )
     return counts
+
+
+def _ultrachat_rows(data: DataConfig, seed: int) -> tuple[list, list, tuple[str, str]]:
+    """Training and held-out conversations, and where each came from (for error messages).
+
+    From the Hub or a folder with split files: `split` and `eval_split`. From one local file
+    (or one saved dataset) both splits would be the same rows, making the held-out set the
+    training prompts, so a seeded num_eval of its conversations is held out of training.
+    """
+    from spin.data import load_hub_or_local, ultrachat_first_turns
+
+    p = Path(data.path)
+    if not (p.is_file() or (p.is_dir() and (p / "dataset_info.json").exists())):
+        rows = load_hub_or_local(data.path, split=data.split, revision=data.revision)
+        test = load_hub_or_local(data.path, split=data.eval_split, revision=data.revision)
+        return rows, test, (f"{data.path}:{data.split}", f"{data.path}:{data.eval_split}")
+    if p.suffix in (".jsonl", ".json") and p.is_file():
+        rows = read_jsonl(p, required=["messages"])  # errors name the line
+    else:
+        rows = list(load_hub_or_local(data.path, split=data.split))
+    if not rows:
+        raise DataError(p, "has no conversations (data.path)")
+    ultrachat_first_turns(rows, source=str(p))  # check every row where its line is known
+    if not 0 < data.num_eval < len(rows):
+        raise DataError(p, f"has {len(rows)} conversations: one file cannot give data.num_eval="
+                        f"{data.num_eval} held-out ones and keep some for training (set "
+                        "data.num_eval, or give a folder with split files)")  # fmt: skip
+    held = set(random.Random(seed).sample(range(len(rows)), data.num_eval))
+    train = [r for i, r in enumerate(rows) if i not in held]
+    return train, [rows[i] for i in sorted(held)], (str(p), str(p))
 
 
 # ---------------------------------------------------------------- models
@@ -173,21 +204,23 @@ def sft(ctx: StageContext) -> dict:
     else:
         records = read_jsonl(path, required=["prompt", "real"], nonempty=["prompt", "real"])
     dataset_dir = ctx.workdir / "dataset"
-    if not dataset_dir.exists():
-        tokenizer = AutoTokenizer.from_pretrained(start)
+
+    def build(out: Path) -> None:
         if records and "messages" in records[0]:
             from datasets import Dataset
 
-            Dataset.from_list(records).save_to_disk(str(dataset_dir))
+            Dataset.from_list(records).save_to_disk(str(out))
         else:
             build_dataset(
                 records,
-                tokenizer,
+                AutoTokenizer.from_pretrained(start),
                 kind="sft",
                 prompt_format=p["prompt_format"],
                 max_prompt_length=cfg.max_length // 2,
-                out_dir=dataset_dir,
+                out_dir=out,
             )
+
+    built_once(dataset_dir, build)
     result = _train("sft", start, dataset_dir, ctx, cfg, p)
     return {"examples": len(records), "final_loss": _last(result, "train_loss")}
 
@@ -278,21 +311,35 @@ def train(ctx: StageContext) -> dict:
     records = read_jsonl(ctx.inputs["pairs"] / "train.jsonl")
     dataset_dir = ctx.workdir / "dataset"
     stats = {"examples": len(records)}
-    if not dataset_dir.exists():
-        kind = "pairs" if p["method"] == "spin" else "triplets"
-        tokenizer = AutoTokenizer.from_pretrained(start)
-        stats.update(
-            build_dataset(
+    stats.update(
+        built_once(
+            dataset_dir,
+            lambda out: build_dataset(
                 records,
-                tokenizer,
-                kind=kind,
+                AutoTokenizer.from_pretrained(start),
+                kind="pairs" if p["method"] == "spin" else "triplets",
                 prompt_format=cfg.prompt_format,
                 max_prompt_length=cfg.max_prompt_length,
-                out_dir=dataset_dir,
-            )
+                out_dir=out,
+            ),
         )
+    )
     result = _train(p["method"], start, dataset_dir, ctx, cfg, p)
     return {**stats, "final_loss": _last(result, "train_loss")}
+
+
+def built_once(folder: Path, build: Callable[[Path], dict | None]) -> dict:
+    """Build `folder` unless it exists, atomically: `build` writes `<folder>.tmp/`, renamed
+    into place when complete. A kill during save_to_disk used to leave a half-written
+    dataset/ that the resumed stage reused forever. Returns build's stats ({} if reused)."""
+    if folder.exists():
+        return {}
+    tmp = folder.with_name(folder.name + TEMP_SUFFIX)
+    if tmp.exists():  # left by a kill
+        shutil.rmtree(tmp)
+    stats = build(tmp) or {}
+    os.replace(tmp, folder)
+    return stats
 
 
 def _train(method: str, start: str, dataset_dir: Path, ctx: StageContext, cfg, p: dict) -> dict:

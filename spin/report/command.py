@@ -67,6 +67,14 @@ def main(args: argparse.Namespace) -> int:
         raise SpinError("give --output-dir (or --reported to print the registry)")
     from spin.report.build import Build
 
+    if args.results_dir is not None:
+        from spin.report.results import RESULTS_SCHEMA, scan
+
+        found = scan(args.results_dir)
+        if not found.results:
+            raise SpinError(f"{args.results_dir}: no {RESULTS_SCHEMA} files below it ("
+                            f"{len(found.skipped)} other JSON files); give a run's results/ "
+                            "folder, or omit --results-dir for the reported-only build")  # fmt: skip
     only = None
     if args.figures is not None:
         only = (

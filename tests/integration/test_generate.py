@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 
@@ -33,6 +35,13 @@ def _hf(tiny_model_dir, **kw):
     return HFBackend(str(tiny_model_dir), cfg), cfg
 
 
+def _copy_settings(src, dst):
+    """A partial output as a killed run leaves it: its settings record was written first."""
+    from spin.generate import settings_path
+
+    shutil.copyfile(settings_path(src), settings_path(dst))
+
+
 def test_hf_generation_resumes_without_duplicates(tiny_model_dir, prompts, tmp_path):
     from spin.generate import generate_file
 
@@ -45,12 +54,35 @@ def test_hf_generation_resumes_without_duplicates(tiny_model_dir, prompts, tmp_p
     part = tmp_path / "part.jsonl"
     lines = full.read_text().splitlines(keepends=True)
     part.write_text("".join(lines[:8]) + lines[8][:15])
+    _copy_settings(full, part)
     assert (
         generate_file(backend, backend.tokenizer, prompts, part, cfg, seed=3, progress=False) == 12
     )
     assert read_jsonl(part) == read_jsonl(full)
     assert [r["idx"] for r in read_jsonl(full)] == list(range(20))
     assert all("generated" in r and r["real"] for r in read_jsonl(full))
+
+
+def test_sampled_resume_from_a_partial_shard_is_byte_identical(tiny_model_dir, prompts, tmp_path):
+    """A kill mid-shard re-cuts the batches from the resume point: each record's sample must
+    depend on (seed, idx) alone, not on the records that share its batch."""
+    from spin.generate import generate_file
+
+    backend, cfg = _hf(tiny_model_dir, temperature=1.0, top_p=0.9)
+    full = tmp_path / "full.jsonl"
+    generate_file(backend, backend.tokenizer, prompts, full, cfg, seed=5, progress=False)
+    lines = full.read_text().splitlines(keepends=True)
+    part = tmp_path / "part.jsonl"
+    part.write_text("".join(lines[:5]) + lines[5][:9])  # 5 records kept, a torn 6th
+    _copy_settings(full, part)
+    assert (
+        generate_file(backend, backend.tokenizer, prompts, part, cfg, seed=5, progress=False) == 15
+    )
+    assert part.read_bytes() == full.read_bytes()
+    # and the sampling is really seeded: another seed gives other responses
+    other = tmp_path / "other.jsonl"
+    generate_file(backend, backend.tokenizer, prompts, other, cfg, seed=6, progress=False)
+    assert [r["generated"] for r in read_jsonl(other)] != [r["generated"] for r in read_jsonl(full)]
 
 
 def test_greedy_is_deterministic_and_shards_partition(tiny_model_dir, prompts, tmp_path):
@@ -77,6 +109,58 @@ def test_bad_inputs_are_named(tiny_model_dir, tmp_path):
         generate_file(backend, backend.tokenizer, bad, tmp_path / "o.jsonl", cfg, progress=False)
     with pytest.raises(SpinError, match="model path not found"):
         load_backend(str(tmp_path / "missing"), cfg)
+
+
+def test_resume_with_other_settings_is_refused(tiny_model_dir, prompts, tmp_path):
+    from spin.generate import generate_file, settings_path
+
+    backend, cfg = _hf(tiny_model_dir)
+    out = tmp_path / "o.jsonl"
+    generate_file(backend, backend.tokenizer, prompts, out, cfg, progress=False)
+    out.write_text(out.read_text().splitlines(keepends=True)[0])  # as if killed after 1 line
+    changes = [
+        (dict(cfg.__dict__, temperature=0.7), {}, "temperature=0.0 (now 0.7)"),
+        (dict(cfg.__dict__, prompt_format="alpaca"), {}, "prompt_format='chat' (now 'alpaca')"),
+        (cfg.__dict__, {"seed": 1}, "seed=0 (now 1)"),
+        (cfg.__dict__, {"producer": {"model": "other"}}, "model=None (now 'other')"),
+    ]
+    for fields, kw, what in changes:
+        with pytest.raises(DataError, match=re.escape(what)):
+            generate_file(backend, backend.tokenizer, prompts, out, GenerationConfig(**fields),
+                          progress=False, **kw)  # fmt: skip
+    assert len(out.read_text().splitlines()) == 1  # nothing appended
+    # batch and shard sizes do not change the responses: resuming with others is fine
+    other = GenerationConfig(**dict(cfg.__dict__, batch_size=3, shard_size=5))
+    assert generate_file(backend, backend.tokenizer, prompts, out, other, progress=False) == 19
+    out.write_text(out.read_text().splitlines(keepends=True)[0])
+    settings_path(out).unlink()
+    with pytest.raises(DataError, match="no o.jsonl.settings.json"):
+        generate_file(backend, backend.tokenizer, prompts, out, cfg, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("lines", "error"),
+    [
+        (['{"idx": 0, "prompt": "a"}', '{"idx": 0, "prompt": "b"}'],
+         r"bad.jsonl:2 field 'idx': duplicate value 0 \(also line 1\)"),
+        (['{"idx": 0, "prompt": "a"}', '{"idx": "1", "prompt": "b"}'],
+         r"bad.jsonl:2 field 'idx': expected an integer, got '1'"),
+        (['{"idx": 1.5, "prompt": "a"}'], r"bad.jsonl:1 field 'idx': expected an integer, got 1.5"),
+        (['{"prompt": "a"}', '{"idx": 1, "prompt": "b"}'],
+         r"bad.jsonl:2 field 'idx': line 1 has none"),
+        (['{"idx": 0, "prompt": "a"}', '{"prompt": "b"}'], r"bad.jsonl:2 field 'idx': missing"),
+        (['{"idx": 0, "prompt": 12}'], r"bad.jsonl:1 field 'prompt': expected text, got int"),
+    ],
+)  # fmt: skip
+def test_bad_idx_and_prompts_are_named(tiny_model_dir, tmp_path, lines, error):
+    from spin.generate import generate_file
+
+    backend, cfg = _hf(tiny_model_dir)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=error):
+        generate_file(backend, backend.tokenizer, bad, tmp_path / "o.jsonl", cfg, progress=False)
+    assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_cli_reports_missing_model(tmp_path, prompts):

@@ -144,6 +144,40 @@ def test_killed_run_resumes_to_the_same_results(uninterrupted, tmp_path):
         assert read_jsonl(twin / "generations.jsonl") == read_jsonl(gen / "generations.jsonl")
 
 
+def test_second_run_into_one_folder_refuses_and_the_survivor_is_intact(
+    uninterrupted, tmp_path, capsys
+):
+    """Two `spin run` into one --output-dir: the second refuses naming the first, which
+    finishes exactly as an uninterrupted run (no doubled generations or pairs)."""
+    out = tmp_path / "c"
+    args = ["run", str(TINY), "--output-dir", str(out), "-q", *_sets(micro_overrides())]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spin.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and not list((out / "stages").glob("generate-*.partial")):
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            time.sleep(0.1)
+        assert spin(args) == 2
+        err = capsys.readouterr().err
+        assert f"is in use by pid {proc.pid} on " in err and len(err.strip().splitlines()) == 1
+        assert proc.wait(timeout=1800) == 0, proc.stderr.read()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    tasks = {n: r["tasks"] for n, r in _results(out).items()}
+    assert tasks == {n: r["tasks"] for n, r in _results(uninterrupted).items()}
+    for gen in (uninterrupted / "stages").glob("generate-*"):
+        twin = out / "stages" / gen.name / "generations.jsonl"
+        assert read_jsonl(twin) == read_jsonl(gen / "generations.jsonl")
+    assert not (out / "run.lock").exists()
+
+
 def test_missing_model_path_is_a_clear_error(tmp_path, capsys):
     code = spin(
         [
