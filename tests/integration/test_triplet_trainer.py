@@ -121,6 +121,53 @@ def test_loss_equals_tspin_loss_in_one_forward(tiny, tmp_path, reduction):
     assert metrics["mismatch_share"][0] == 0.0
 
 
+@pytest.mark.parametrize("reference", [False, True])
+def test_beta_zero_skips_proto_with_the_same_loss_and_gradients(tiny, tmp_path, reference):
+    """β = 0: only the y and y′ rows are run, and loss and gradients equal those of the full
+    [y; y′; y₀] forward with the β = 0 loss."""
+    from spin.train.triplet import sequence_logps_fused
+
+    model, tokenizer = load(tiny)
+    cfg = config(alpha=0.7, beta=0.0)
+    trainer = build_triplet_trainer(
+        model,
+        tokenizer,
+        load_from_disk(str(tiny["data"])),
+        cfg,
+        tmp_path,
+        seed=0,
+        reference=reference,
+    )
+    assert ("ref_proto_logps" in trainer.train_dataset.column_names) is False
+    perturb(trainer.model)  # away from θt, so the reference form has non-zero gradients
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+
+    shapes = []
+    hook = trainer.model.register_forward_hook(
+        lambda m, args, kwargs, out: shapes.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
+    loss = trainer.compute_loss(trainer.model, batch)
+    hook.remove()
+    assert [s[0] for s in shapes] == [8]  # y and y′ of 4 examples; no y₀
+    assert shapes[0][1] <= batch["input_ids"].shape[1]
+    loss.backward()
+    skipped = {n: p.grad.clone() for n, p in trainer.model.named_parameters()}
+    trainer.model.zero_grad()
+
+    full = sequence_logps_fused(trainer.model, batch, "sum")
+    real, generated, proto = full.chunk(3)
+    if reference:
+        real = real - batch["ref_real_logps"]
+        generated = generated - batch["ref_generated_logps"]
+    expected = tspin_loss(real, generated, proto, alpha=0.7, beta=0.0).mean()
+    expected.backward()
+    torch.testing.assert_close(loss.detach(), expected.detach(), rtol=1e-5, atol=1e-6)
+    for name, p in trainer.model.named_parameters():
+        torch.testing.assert_close(skipped[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert any(g.abs().sum() > 0 for g in skipped.values())
+    assert "logps/proto" not in trainer._metrics and "loss/historical" not in trainer._metrics
+
+
 def test_reference_loss_equals_tspin_ref_loss(tiny, tmp_path, monkeypatch):
     model, tokenizer = load(tiny)
     rows = load_from_disk(str(tiny["data"])).to_list()
