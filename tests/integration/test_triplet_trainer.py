@@ -255,3 +255,34 @@ def test_training_raises_the_margin_without_a_reference_model(tiny, tmp_path, mo
         json.loads((tmp_path / "out" / "model" / "config.json").read_text())["model_type"]
         == "mistral"
     )
+
+
+def test_bfloat16_keeps_the_updates_at_the_paper_learning_rate(tiny, tmp_path, monkeypatch):
+    """model.dtype bfloat16 in process: fp32 weights under bf16 autocast, so a step at lr 5e-7
+    (far below bf16's resolution) still changes nearly every parameter."""
+    from safetensors.torch import load_file
+
+    dtypes = []
+    original = PreTrainedModel.from_pretrained.__func__
+    monkeypatch.setattr(
+        PreTrainedModel,
+        "from_pretrained",
+        classmethod(lambda cls, *a, **k: dtypes.append(k.get("dtype")) or original(cls, *a, **k)),
+    )
+    result = train_tspin(
+        str(tiny["model"]),
+        tiny["data"],
+        tmp_path / "out",
+        config(learning_rate=5e-7),
+        seed=0,
+        dtype="bfloat16",
+    )
+    monkeypatch.undo()
+    assert dtypes == [torch.float32]
+    assert [h for h in result["log_history"] if "loss" in h]
+    before = load_file(str(tiny["model"] / "model.safetensors"))
+    after = load_file(str(tmp_path / "out" / "model" / "model.safetensors"))
+    total = sum(t.numel() for t in before.values())
+    changed = sum(int((after[k].float() != t.float()).sum()) for k, t in before.items())
+    assert after[next(iter(after))].dtype == torch.float32
+    assert changed > 0.99 * total, f"{changed} of {total} parameters changed"
