@@ -7,23 +7,17 @@ from pathlib import Path
 import torch
 
 
-def deepspeed_launch() -> bool:
-    """True under `accelerate launch` with a DeepSpeed config (the ZeRO-3 recipes)."""
-    import os
-
-    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in ("1", "true")
-
-
-def weights_dtype(dtype: str) -> str:
+def weights_dtype(dtype: str, args) -> str:
     """The dtype the trainers load the weights in, for the recipe's model.dtype.
 
     Pure 16-bit weights lose the updates: at the paper's learning rates a step is far below
     bf16's resolution (8 bits of mantissa): issue 11 measured 8,895 of 330,112 tiny-model
-    parameters changed at lr 5e-7 in pure bf16, against 330,040 in fp32. So the weights (the optimizer's
-    master copy) stay fp32 and the 16-bit dtype is the autocast dtype (common_args). Under
-    DeepSpeed the weights load in the 16-bit dtype, as the official code does: DeepSpeed's
-    bf16 mode keeps the fp32 master copy itself, in its sharded optimizer state."""
-    return dtype if deepspeed_launch() else "float32"
+    parameters changed at lr 5e-7 in pure bf16, against 330,040 in fp32. So the weights (the
+    optimizer's master copy) stay fp32 and the 16-bit dtype is the autocast dtype
+    (common_args). Under DeepSpeed the weights load in the 16-bit dtype, as the official code
+    does: DeepSpeed's bf16 mode keeps the fp32 master copy itself, in its sharded optimizer
+    state."""
+    return dtype if args.deepspeed_plugin is not None else "float32"
 
 
 def common_args(cfg, output_dir: Path, seed: int, dtype: str) -> dict:
@@ -66,16 +60,22 @@ def common_args(cfg, output_dir: Path, seed: int, dtype: str) -> dict:
     )
 
 
-def load_for_training(model_path: str, dtype: str):
+def load_for_training(model_path: str, dtype: str, args):
     """(model, tokenizer) that a trainer starts from, with a pad token (EOS if none); the
-    weights in weights_dtype(dtype)."""
+    weights in weights_dtype(dtype, args).
+
+    `args` is the stage's TrainingArguments, so they exist before the weights load, as in the
+    official code: under `accelerate launch` with ZeRO-3 their DeepSpeed plugin holds the live
+    HfDeepSpeedConfig, and from_pretrained then partitions each weight across the ranks as it
+    loads (zero.Init) instead of every rank holding the whole model in host memory. The
+    caller keeps `args` alive until training ends (the config is held by weak reference)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(
-        model_path, dtype=getattr(torch, weights_dtype(dtype))
+        model_path, dtype=getattr(torch, weights_dtype(dtype, args))
     )
     return model, tokenizer
 

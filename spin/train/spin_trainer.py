@@ -51,11 +51,12 @@ def train_spin(
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
     dataset = load_from_disk(str(dataset_dir))
-    model, tokenizer = load_for_training(model_path, dtype)
+    args = dpo_config(cfg, ckpt_dir, seed, dtype)
+    model, tokenizer = load_for_training(model_path, dtype, args)
     trainer = DPOTrainer(
         model=model,
         ref_model=None,
-        args=dpo_config(cfg, ckpt_dir, seed, dtype),
+        args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
     )

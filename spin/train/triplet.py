@@ -22,8 +22,8 @@ What it keeps from TRL's preference pipeline, so T-SPIN and SPIN see the same to
 All three responses go through the policy in one concatenated forward pass, as rows
 [y; y′; y₀] of one right-padded batch. With β = 0 (T-SPIN iteration 0, the no-historical-
 advantage ablation) y₀'s term has weight 0 and its rows are not run: a step costs a pair's. With `reference=True` (T-SPIN_ref) the reference
-log-probs of θt are computed once before training from the starting model (which is θt),
-sharded across processes, so no second model is ever resident.
+log-probs of θt are computed once when training starts, from the starting model (which is
+θt) as the Trainer placed or sharded it, so no second model is ever resident.
 """
 
 from __future__ import annotations
@@ -195,15 +195,45 @@ def _trainer_class():
             )
             disable_dropout(self.model)
             add_fused_lm_head(self.model, outputs=("log_probs",))
+            # T-SPIN_ref: θt's log-probs, one row per example, filled when train() starts.
+            self.reference_logps: Tensor | None = None
             if reference:
-                self.train_dataset = self._precompute_reference(self.train_dataset)
+                self.train_dataset = self.train_dataset.add_column(
+                    "example_index", list(range(len(self.train_dataset)))
+                )
+                self.data_collator = IndexedCollator(self.data_collator)
+                self.add_callback(_reference_pass(self))
 
-        def _precompute_reference(self, dataset):
-            """Add ref_{real,generated[,proto]}_logps columns: θt's log-probs, computed with the
-            starting weights before any step. Batches are sharded across processes and
-            gathered back in order, so every rank ends with the full columns."""
+        def precompute_reference(self) -> Tensor:
+            """θt's log-probs of each example's responses, (examples, roles used): one no-grad
+            pass over the training set through the model as the Trainer prepared it.
+
+            It runs when training starts (a callback's on_train_begin), after the Trainer has
+            placed, wrapped or sharded the model, not in __init__: under the FSDP2 config the
+            ranks other than 0 load zeros and get rank 0's weights only then
+            (cpu_ram_efficient_loading; a 2-process CPU run of the old __init__ pass logged
+            rewards of -0.24 instead of 0 at step 0), and the pass gets the training forward's
+            autocast. Under ZeRO-3 it runs through the DeepSpeed engine, whose hooks gather each
+            layer's partitioned weights for the forward as in training: no rank holds the
+            whole model and no second model is loaded (not run here: DeepSpeed has no CPU
+            build in this environment). Batches are sharded across processes and gathered back
+            with their example indices, so every rank ends with the full table. It is cached
+            in output_dir, so a resumed run (whose weights are no longer θt) reads it back."""
             from torch.utils.data import DataLoader
 
+            from spin.io import atomic_path
+
+            dataset = self.train_dataset
+            cache = Path(self.args.output_dir) / "reference_logps.pt"
+            if cache.exists():
+                saved = torch.load(cache)
+                if saved["fingerprint"] == dataset._fingerprint:
+                    return saved["logps"]
+            if self.state.global_step > 0:
+                raise RuntimeError(
+                    f"resuming T-SPIN_ref at step {self.state.global_step} without {cache}: "
+                    "θt's reference log-probs cannot come from trained weights"
+                )
             loader = self.accelerator.prepare(
                 DataLoader(
                     dataset,
@@ -212,22 +242,27 @@ def _trainer_class():
                     shuffle=False,
                 )
             )
-            was_training = self.model.training
-            self.model.eval()
-            chunks = []
+            model = self.model_wrapped
+            was_training = model.training
+            model.eval()
+            table = torch.full((len(dataset), len(self._roles())), float("nan"))
             with torch.no_grad():
                 for batch in loader:
                     batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
-                    logps = self._policy_logps(self.model, batch)
+                    logps = self._policy_logps(model, batch)
                     per_role = torch.stack(list(logps.values()), dim=1)  # (batch, role)
-                    chunks.append(self.accelerator.gather_for_metrics(per_role).cpu())
-            self.model.train(was_training)
-            ref = torch.cat(chunks)
-            if len(ref) != len(dataset):
-                raise RuntimeError(f"reference pass scored {len(ref)} of {len(dataset)} examples")
-            for i, role in enumerate(self._roles()):
-                dataset = dataset.add_column(f"ref_{role}_logps", ref[:, i].tolist())
-            return dataset
+                    index, per_role = self.accelerator.gather_for_metrics(
+                        (batch["example_index"], per_role)
+                    )
+                    table[index.cpu()] = per_role.float().cpu()
+            model.train(was_training)
+            if table.isnan().any():
+                missing = int(table.isnan().any(dim=1).sum())
+                raise RuntimeError(f"reference pass left {missing} of {len(dataset)} unscored")
+            if self.accelerator.is_main_process:
+                with atomic_path(cache) as tmp:
+                    torch.save({"fingerprint": dataset._fingerprint, "logps": table}, tmp)
+            return table
 
         def _roles(self) -> tuple[str, ...]:
             # β = 0 (T-SPIN iteration 0, tspin_noha): y₀'s term has weight 0, so y₀ is not run.
@@ -243,9 +278,11 @@ def _trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             logps = self._policy_logps(model, inputs)
             if self.reference:
-                refs = {r: inputs[f"ref_{r}_logps"].to(lp.dtype) for r, lp in logps.items()}
+                refs = self.reference_logps.to(logps["real"].device)[inputs["example_index"]]
                 # spin.losses.tspin_ref_loss: eq. 7 on the log-ratios.
-                scores = {r: lp - refs[r] for r, lp in logps.items()}
+                scores = {
+                    r: lp - refs[:, i].to(lp.dtype) for i, (r, lp) in enumerate(logps.items())
+                }
             else:
                 scores = dict(logps)
             # Without y₀ (β = 0) its score is a stand-in, y′'s detached: the historical term it
@@ -300,6 +337,28 @@ def _trainer_class():
     return TripletTrainer
 
 
+@dataclass
+class IndexedCollator:
+    """A collator's batch plus each example's `example_index` (its T-SPIN_ref reference row)."""
+
+    collate: Any
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Tensor]:
+        index = torch.tensor([ex["example_index"] for ex in examples])
+        return {**self.collate(examples), "example_index": index}
+
+
+def _reference_pass(trainer):
+    """A callback that fills trainer.reference_logps once the Trainer has prepared the model."""
+    from transformers import TrainerCallback
+
+    class ReferencePass(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            trainer.reference_logps = trainer.precompute_reference()
+
+    return ReferencePass()
+
+
 def prepare_triplets(dataset, tokenizer, args, max_length: int | None):
     """Tokenise the text columns (prompt, chosen, rejected, proto) into token-id columns,
     keep only those, and drop examples whose prompt alone fills max_length."""
@@ -349,11 +408,13 @@ def build_triplet_trainer(
     seed: int,
     dtype: str = "float32",
     reference: bool = False,
+    args=None,
 ):
-    """The TripletTrainer for a loaded model and an (untokenised) triplet dataset."""
+    """The TripletTrainer for a loaded model and an (untokenised) triplet dataset; `args`
+    (default triplet_args) when they had to exist before the model was loaded."""
     return _trainer_class()(
         model=model,
-        args=triplet_args(cfg, output_dir, seed, dtype),
+        args=args or triplet_args(cfg, output_dir, seed, dtype),
         train_dataset=dataset,
         processing_class=tokenizer,
         alpha=cfg.alpha,
@@ -383,7 +444,8 @@ def train_tspin(
 
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
-    model, tokenizer = load_for_training(model_path, dtype)
+    args = triplet_args(cfg, ckpt_dir, seed, dtype)
+    model, tokenizer = load_for_training(model_path, dtype, args)
     trainer = build_triplet_trainer(
         model,
         tokenizer,
@@ -393,6 +455,7 @@ def train_tspin(
         seed=seed,
         dtype=dtype,
         reference=reference,
+        args=args,
     )
     trainer.train(resume_from_checkpoint=last_checkpoint(ckpt_dir))
     return finish(trainer, ckpt_dir, output_dir / "model")

@@ -138,7 +138,9 @@ def test_beta_zero_skips_proto_with_the_same_loss_and_gradients(tiny, tmp_path, 
         seed=0,
         reference=reference,
     )
-    assert ("ref_proto_logps" in trainer.train_dataset.column_names) is False
+    if reference:
+        trainer.reference_logps = trainer.precompute_reference()
+        assert trainer.reference_logps.shape == (N, 2)  # y and y′ only
     perturb(trainer.model)  # away from θt, so the reference form has non-zero gradients
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
 
@@ -157,8 +159,8 @@ def test_beta_zero_skips_proto_with_the_same_loss_and_gradients(tiny, tmp_path, 
     full = sequence_logps_fused(trainer.model, batch, "sum")
     real, generated, proto = full.chunk(3)
     if reference:
-        real = real - batch["ref_real_logps"]
-        generated = generated - batch["ref_generated_logps"]
+        ref = trainer.reference_logps[batch["example_index"]]
+        real, generated = real - ref[:, 0], generated - ref[:, 1]
     expected = tspin_loss(real, generated, proto, alpha=0.7, beta=0.0).mean()
     expected.backward()
     torch.testing.assert_close(loss.detach(), expected.detach(), rtol=1e-5, atol=1e-6)
@@ -178,12 +180,13 @@ def test_reference_loss_equals_tspin_ref_loss(tiny, tmp_path, monkeypatch):
     trainer = build_triplet_trainer(
         model, tokenizer, load_from_disk(str(tiny["data"])), cfg, tmp_path, seed=0, reference=True
     )
+    assert trainer.reference_logps is None  # not in __init__: the Trainer has not placed it
+    trainer.reference_logps = trainer.precompute_reference()  # as on_train_begin does
     assert loads == []  # the reference log-probs came from the policy's own starting weights
 
-    # Precomputed reference columns, in dataset order, equal θt's log-probs.
-    for column, role in (("chosen", "real"), ("rejected", "generated"), ("proto", "proto")):
-        got = torch.tensor(trainer.train_dataset[f"ref_{role}_logps"])
-        torch.testing.assert_close(got, ref[column], rtol=1e-5, atol=1e-4)
+    # The reference table, in dataset order, equals θt's log-probs.
+    for i, column in enumerate(("chosen", "rejected", "proto")):
+        torch.testing.assert_close(trainer.reference_logps[:, i], ref[column], rtol=1e-5, atol=1e-4)
 
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     at_start = trainer.compute_loss(trainer.model, batch).item()
@@ -204,6 +207,8 @@ def test_reference_loss_equals_tspin_ref_loss(tiny, tmp_path, monkeypatch):
     ).mean()
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-4)
     assert abs(loss.item() - at_start) > 1e-3
+    # A second pass (a resumed run, whose weights are no longer θt) reads θt's from the cache.
+    torch.testing.assert_close(trainer.precompute_reference(), trainer.reference_logps)
 
 
 def test_training_raises_the_margin_without_a_reference_model(tiny, tmp_path, monkeypatch):
