@@ -28,16 +28,16 @@ def train_sft(
 
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
-    model, tokenizer = load_for_training(model_path, dtype)
-    template = resolve_chat_template(cfg.chat_template)
-    if template:
-        tokenizer.chat_template = template
     args = TRLSFTConfig(
         **common_args(cfg, ckpt_dir, seed, dtype),
         max_length=cfg.max_length,
         completion_only_loss=True,
         packing=False,
     )
+    model, tokenizer = load_for_training(model_path, dtype, args)
+    template = resolve_chat_template(cfg.chat_template)
+    if template:
+        tokenizer.chat_template = template
     trainer = SFTTrainer(
         model=model,
         args=args,

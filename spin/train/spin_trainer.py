@@ -3,8 +3,8 @@
 SPIN's loss is exactly DPO's with chosen = the real response and rejected = the model's
 own generation (tests/integration/test_spin_trainer_loss.py checks TRL's loss against
 spin.losses.spin_loss on the same batch). The reference θt is the policy's own starting
-point, so its log-probs are precomputed once (precompute_ref_log_probs) and no second model
-is held in memory during training.
+point, so its log-probs are computed once, before training, in one inference pass over the
+dataset (SPINTrainer), and no second model is held in memory during training.
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ from pathlib import Path
 
 from spin.config import TrainingConfig
 from spin.train.arguments import common_args, finish, last_checkpoint, load_for_training
+
+# The reference pass keeps no activations for a backward pass, so its batches can be this
+# many times the training batch (as generation's are); sorted by length, they pad little.
+REFERENCE_BATCH_FACTOR = 4
 
 
 def dpo_config(cfg: TrainingConfig, output_dir: Path, seed: int, dtype: str):
@@ -24,9 +28,83 @@ def dpo_config(cfg: TrainingConfig, output_dir: Path, seed: int, dtype: str):
         loss_type=[cfg.loss_type],
         max_length=cfg.max_length,
         precompute_ref_log_probs=True,
+        precompute_ref_batch_size=REFERENCE_BATCH_FACTOR * cfg.per_device_train_batch_size,
         disable_dropout=True,
         remove_unused_columns=True,
     )
+
+
+def spin_trainer_class():
+    # TRL is imported lazily (as in the other trainers) so `import spin` stays cheap.
+    import torch
+    from torch.utils.data import DataLoader
+    from trl import DPOTrainer
+    from trl.models import prepare_deepspeed
+
+    class SPINTrainer(DPOTrainer):
+        """DPOTrainer whose reference log-probs come from one sorted, batched inference pass.
+
+        TRL 1.16 consumes precomputed reference log-probs as the ref_chosen_logps and
+        ref_rejected_logps columns of the tokenised dataset (its collator batches them and
+        `_compute_loss` reads them instead of running a reference model). Its own pass, in
+        `_precompute_ref_logps` (called from DPOTrainer.__init__ with
+        precompute_ref_log_probs), hashes every weight for a cache key and runs batches in
+        dataset order; this override fills the same columns with one pass over the examples
+        sorted by length, in inference mode, with TRL's own `compute_ref_log_probs` (the
+        fused log-prob kernel the training forward uses), so the values equal what the
+        policy gives at step 0 up to padding and kernel order. The model it runs is TRL's
+        choice: under DeepSpeed an inference engine that gathers ZeRO-3's partitions."""
+
+        def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
+            n = len(dataset)
+            lengths = [
+                len(p) + max(len(c), len(r))
+                for p, c, r in zip(
+                    dataset["prompt_ids"],
+                    dataset["chosen_ids"],
+                    dataset["rejected_ids"],
+                    strict=True,
+                )
+            ]
+            # Longest first, so an out-of-memory batch size fails at the first batch.
+            order = sorted(range(n), key=lambda i: -lengths[i])
+            loader = self.accelerator.prepare(
+                DataLoader(
+                    dataset.select(order),
+                    batch_size=batch_size,
+                    collate_fn=self.data_collator,
+                    shuffle=False,
+                )
+            )
+            if self.ref_model is None and self.is_deepspeed_enabled:
+                if self._precompute_engine is None:
+                    self._precompute_engine = prepare_deepspeed(self.model, self.accelerator)
+                model = self._precompute_engine
+            else:
+                model = self.ref_model or self.model
+            chosen, rejected = [], []
+            with torch.inference_mode():
+                for batch in loader:
+                    c, r = self.accelerator.gather_for_metrics(
+                        self.compute_ref_log_probs(model, batch)
+                    )
+                    chosen.append(c.float().cpu())
+                    rejected.append(r.float().cpu())
+            columns = {
+                "ref_chosen_logps": torch.cat(chosen),
+                "ref_rejected_logps": torch.cat(rejected),
+            }
+            if any(len(v) != n for v in columns.values()):
+                raise RuntimeError(
+                    f"reference pass scored {len(columns['ref_chosen_logps'])} of {n}"
+                )
+            for key, sorted_values in columns.items():
+                values = torch.empty(n)
+                values[order] = sorted_values
+                dataset = dataset.add_column(key, values.tolist())
+            return dataset
+
+    return SPINTrainer
 
 
 def train_spin(
@@ -43,7 +121,6 @@ def train_spin(
     (generated). The model is saved to output_dir/model; trainer checkpoints go to
     output_dir/checkpoints and a killed run resumes from the newest."""
     from datasets import load_from_disk
-    from trl import DPOTrainer
 
     if cfg.logp_reduction != "sum":
         # TRL sums log-probs; SPIN's code sums too. Mean is offered for T-SPIN only.
@@ -51,11 +128,12 @@ def train_spin(
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
     dataset = load_from_disk(str(dataset_dir))
-    model, tokenizer = load_for_training(model_path, dtype)
-    trainer = DPOTrainer(
+    args = dpo_config(cfg, ckpt_dir, seed, dtype)
+    model, tokenizer = load_for_training(model_path, dtype, args)
+    trainer = spin_trainer_class()(
         model=model,
         ref_model=None,
-        args=dpo_config(cfg, ckpt_dir, seed, dtype),
+        args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
     )

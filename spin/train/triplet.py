@@ -20,9 +20,10 @@ What it keeps from TRL's preference pipeline, so T-SPIN and SPIN see the same to
 - log-probs summed over completion tokens (or averaged, with `logp_reduction: mean`).
 
 All three responses go through the policy in one concatenated forward pass, as rows
-[y; y′; y₀] of one right-padded batch. With `reference=True` (T-SPIN_ref) the reference
-log-probs of θt are computed once before training from the starting model (which is θt),
-sharded across processes, so no second model is ever resident.
+[y; y′; y₀] of one right-padded batch. With β = 0 (T-SPIN iteration 0, the no-historical-
+advantage ablation) y₀'s term has weight 0 and its rows are not run: a step costs a pair's. With `reference=True` (T-SPIN_ref) the reference
+log-probs of θt are computed once when training starts, from the starting model (which is
+θt) as the Trainer placed or sharded it, so no second model is ever resident.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from spin.config import TrainingConfig
-from spin.losses import tspin_loss, tspin_ref_loss
+from spin.losses import tspin_loss
 from spin.train.arguments import common_args, finish, last_checkpoint, load_for_training
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 ROLES = ("real", "generated", "proto")
 # Dataset column (spin.train.dataset COLUMNS["triplets"]) holding each role's text.
 TEXT_COLUMNS = {"real": "chosen", "generated": "rejected", "proto": "proto"}
+# The collator's per-row tensors (the others, ref_*_logps, are per example).
+SEQUENCE_KEYS = ("input_ids", "attention_mask", "completion_mask")
 
 
 # ---------------------------------------------------------------- data
@@ -130,6 +133,14 @@ def sequence_logps_fused(model, batch: dict[str, Tensor], reduction: str) -> Ten
     return logps
 
 
+def pair_rows(batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The y and y′ rows of a [y; y′; y₀] batch, cut to the longest of them: right padding
+    makes the dropped columns padding only, so the rows' log-probs do not change."""
+    rows = batch["input_ids"].size(0) // len(ROLES) * 2
+    width = int(batch["attention_mask"][:rows].sum(dim=1).max())
+    return {k: v[:rows, :width] if k in SEQUENCE_KEYS else v for k, v in batch.items()}
+
+
 def disable_dropout(model: torch.nn.Module) -> None:
     """Zero every dropout: nn.Dropout modules and the float rates attention layers read at
     forward time (Mistral/Llama keep `attention_dropout` on the module)."""
@@ -184,15 +195,45 @@ def _trainer_class():
             )
             disable_dropout(self.model)
             add_fused_lm_head(self.model, outputs=("log_probs",))
+            # T-SPIN_ref: θt's log-probs, one row per example, filled when train() starts.
+            self.reference_logps: Tensor | None = None
             if reference:
-                self.train_dataset = self._precompute_reference(self.train_dataset)
+                self.train_dataset = self.train_dataset.add_column(
+                    "example_index", list(range(len(self.train_dataset)))
+                )
+                self.data_collator = IndexedCollator(self.data_collator)
+                self.add_callback(_reference_pass(self))
 
-        def _precompute_reference(self, dataset):
-            """Add ref_{real,generated,proto}_logps columns: θt's log-probs, computed with the
-            starting weights before any step. Batches are sharded across processes and
-            gathered back in order, so every rank ends with the full columns."""
+        def precompute_reference(self) -> Tensor:
+            """θt's log-probs of each example's responses, (examples, roles used): one no-grad
+            pass over the training set through the model as the Trainer prepared it.
+
+            It runs when training starts (a callback's on_train_begin), after the Trainer has
+            placed, wrapped or sharded the model, not in __init__: under the FSDP2 config the
+            ranks other than 0 load zeros and get rank 0's weights only then
+            (cpu_ram_efficient_loading; a 2-process CPU run of the old __init__ pass logged
+            rewards of -0.24 instead of 0 at step 0), and the pass gets the training forward's
+            autocast. Under ZeRO-3 it runs through the DeepSpeed engine, whose hooks gather each
+            layer's partitioned weights for the forward as in training: no rank holds the
+            whole model and no second model is loaded (not run here: DeepSpeed has no CPU
+            build in this environment). Batches are sharded across processes and gathered back
+            with their example indices, so every rank ends with the full table. It is cached
+            in output_dir, so a resumed run (whose weights are no longer θt) reads it back."""
             from torch.utils.data import DataLoader
 
+            from spin.io import atomic_path
+
+            dataset = self.train_dataset
+            cache = Path(self.args.output_dir) / "reference_logps.pt"
+            if cache.exists():
+                saved = torch.load(cache)
+                if saved["fingerprint"] == dataset._fingerprint:
+                    return saved["logps"]
+            if self.state.global_step > 0:
+                raise RuntimeError(
+                    f"resuming T-SPIN_ref at step {self.state.global_step} without {cache}: "
+                    "θt's reference log-probs cannot come from trained weights"
+                )
             loader = self.accelerator.prepare(
                 DataLoader(
                     dataset,
@@ -201,75 +242,89 @@ def _trainer_class():
                     shuffle=False,
                 )
             )
-            was_training = self.model.training
-            self.model.eval()
-            chunks = []
+            model = self.model_wrapped
+            was_training = model.training
+            model.eval()
+            table = torch.full((len(dataset), len(self._roles())), float("nan"))
             with torch.no_grad():
                 for batch in loader:
                     batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
-                    logps = sequence_logps_fused(self.model, batch, self.reduction)
-                    triple = torch.stack(logps.chunk(3), dim=1)  # (batch, role)
-                    chunks.append(self.accelerator.gather_for_metrics(triple).cpu())
-            self.model.train(was_training)
-            ref = torch.cat(chunks)
-            if len(ref) != len(dataset):
-                raise RuntimeError(f"reference pass scored {len(ref)} of {len(dataset)} examples")
-            for i, role in enumerate(ROLES):
-                dataset = dataset.add_column(f"ref_{role}_logps", ref[:, i].tolist())
-            return dataset
+                    logps = self._policy_logps(model, batch)
+                    per_role = torch.stack(list(logps.values()), dim=1)  # (batch, role)
+                    index, per_role = self.accelerator.gather_for_metrics(
+                        (batch["example_index"], per_role)
+                    )
+                    table[index.cpu()] = per_role.float().cpu()
+            model.train(was_training)
+            if table.isnan().any():
+                missing = int(table.isnan().any(dim=1).sum())
+                raise RuntimeError(f"reference pass left {missing} of {len(dataset)} unscored")
+            if self.accelerator.is_main_process:
+                with atomic_path(cache) as tmp:
+                    torch.save({"fingerprint": dataset._fingerprint, "logps": table}, tmp)
+            return table
+
+        def _roles(self) -> tuple[str, ...]:
+            # β = 0 (T-SPIN iteration 0, tspin_noha): y₀'s term has weight 0, so y₀ is not run.
+            return ROLES if self.beta else ROLES[:2]
+
+        def _policy_logps(self, model, inputs) -> dict[str, Tensor]:
+            """Log-probs of each role this loss uses, from one forward pass over its rows."""
+            roles = self._roles()
+            batch = inputs if len(roles) == len(ROLES) else pair_rows(inputs)
+            logps = sequence_logps_fused(model, batch, self.reduction)
+            return dict(zip(roles, logps.chunk(len(roles)), strict=True))
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            logps = sequence_logps_fused(model, inputs, self.reduction)
-            real, generated, proto = logps.chunk(3)
+            logps = self._policy_logps(model, inputs)
             if self.reference:
-                refs = [inputs[f"ref_{role}_logps"].to(logps.dtype) for role in ROLES]
-                losses = tspin_ref_loss(
-                    real, generated, proto, *refs, alpha=self.alpha, beta=self.beta
-                )
-                scores = [lp - r for lp, r in zip((real, generated, proto), refs, strict=True)]
+                refs = self.reference_logps.to(logps["real"].device)[inputs["example_index"]]
+                # spin.losses.tspin_ref_loss: eq. 7 on the log-ratios.
+                scores = {
+                    r: lp - refs[:, i].to(lp.dtype) for i, (r, lp) in enumerate(logps.items())
+                }
             else:
-                losses = tspin_loss(real, generated, proto, alpha=self.alpha, beta=self.beta)
-                scores = [real, generated, proto]
+                scores = dict(logps)
+            # Without y₀ (β = 0) its score is a stand-in, y′'s detached: the historical term it
+            # enters has weight 0, so loss and gradients are those of the full triplet.
+            proto = scores.get("proto", scores["generated"].detach())
+            losses = tspin_loss(
+                scores["real"], scores["generated"], proto, alpha=self.alpha, beta=self.beta
+            )
             loss = losses.mean()
-            self._record((real, generated, proto), scores)
+            self._record(logps, scores)
             return (loss, {"logps": logps}) if return_outputs else loss
 
-        def _record(self, logps: tuple[Tensor, ...], scores: list[Tensor]) -> None:
+        def _record(self, logps: dict[str, Tensor], scores: dict[str, Tensor]) -> None:
             """Per-step metrics, gathered over processes: rewards α·logp (α·(logp − ref) with
-            a reference) and log-probs of y, y′, y₀, and the share of examples whose reward
-            prefers y over y′ while the likelihood prefers y′ (the paper's mismatch), and the
-            two terms of eq. 7 unweighted (loss = current + β·historical)."""
+            a reference) and log-probs of y, y′ (and y₀ when it is run), the share of examples
+            whose reward prefers y over y′ while the likelihood prefers y′ (the paper's
+            mismatch), and the two terms of eq. 7 unweighted (loss = current + β·historical;
+            the historical one only when y₀ is run)."""
+            roles = list(logps)
             with torch.no_grad():
-                rewards = [self.alpha * s.detach() for s in scores]
-                lps = [lp.detach() for lp in logps]
+                rewards = {r: self.alpha * scores[r].detach() for r in roles}
+                lps = {r: logps[r].detach() for r in roles}
                 # The margins inside eq. 7's two terms are reward differences in both forms.
-                u, v = rewards[0] - rewards[1], rewards[1] - rewards[2]
-                mismatch = ((rewards[0] > rewards[1]) & (lps[0] < lps[1])).float()
-                per_example = torch.stack(
-                    [
-                        *rewards,
-                        rewards[0] - rewards[1],
-                        (rewards[0] > rewards[1]).float(),
-                        *lps,
-                        mismatch,
-                        -F.logsigmoid(u),
-                        -F.logsigmoid(v),
-                    ],
-                    dim=1,
-                )
+                margin = rewards["real"] - rewards["generated"]
+                mismatch = ((margin > 0) & (lps["real"] < lps["generated"])).float()
+                columns = {
+                    **{f"rewards/{r}": rewards[r] for r in roles},
+                    "rewards/margin": margin,
+                    "rewards/accuracy": (margin > 0).float(),
+                    **{f"logps/{r}": lps[r] for r in roles},
+                    "mismatch_share": mismatch,
+                    "loss/current": -F.logsigmoid(margin),
+                }
+                if "proto" in roles:
+                    columns["loss/historical"] = -F.logsigmoid(
+                        rewards["generated"] - rewards["proto"]
+                    )
+                per_example = torch.stack(list(columns.values()), dim=1)
                 # gather, not gather_for_metrics: the latter trims the last training batch as if
                 # it were padding, which only holds for evaluation loaders.
                 gathered = self.accelerator.gather(per_example).float().mean(dim=0)
-            names = [
-                *(f"rewards/{r}" for r in ROLES),
-                "rewards/margin",
-                "rewards/accuracy",
-                *(f"logps/{r}" for r in ROLES),
-                "mismatch_share",
-                "loss/current",
-                "loss/historical",
-            ]
-            for name, value in zip(names, gathered.tolist(), strict=True):
+            for name, value in zip(columns, gathered.tolist(), strict=True):
                 self._metrics[name].append(value)
 
         def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -280,6 +335,28 @@ def _trainer_class():
             super().log(logs, start_time)
 
     return TripletTrainer
+
+
+@dataclass
+class IndexedCollator:
+    """A collator's batch plus each example's `example_index` (its T-SPIN_ref reference row)."""
+
+    collate: Any
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Tensor]:
+        index = torch.tensor([ex["example_index"] for ex in examples])
+        return {**self.collate(examples), "example_index": index}
+
+
+def _reference_pass(trainer):
+    """A callback that fills trainer.reference_logps once the Trainer has prepared the model."""
+    from transformers import TrainerCallback
+
+    class ReferencePass(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            trainer.reference_logps = trainer.precompute_reference()
+
+    return ReferencePass()
 
 
 def prepare_triplets(dataset, tokenizer, args, max_length: int | None):
@@ -331,11 +408,13 @@ def build_triplet_trainer(
     seed: int,
     dtype: str = "float32",
     reference: bool = False,
+    args=None,
 ):
-    """The TripletTrainer for a loaded model and an (untokenised) triplet dataset."""
+    """The TripletTrainer for a loaded model and an (untokenised) triplet dataset; `args`
+    (default triplet_args) when they had to exist before the model was loaded."""
     return _trainer_class()(
         model=model,
-        args=triplet_args(cfg, output_dir, seed, dtype),
+        args=args or triplet_args(cfg, output_dir, seed, dtype),
         train_dataset=dataset,
         processing_class=tokenizer,
         alpha=cfg.alpha,
@@ -365,7 +444,8 @@ def train_tspin(
 
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
-    model, tokenizer = load_for_training(model_path, dtype)
+    args = triplet_args(cfg, ckpt_dir, seed, dtype)
+    model, tokenizer = load_for_training(model_path, dtype, args)
     trainer = build_triplet_trainer(
         model,
         tokenizer,
@@ -375,6 +455,7 @@ def train_tspin(
         seed=seed,
         dtype=dtype,
         reference=reference,
+        args=args,
     )
     trainer.train(resume_from_checkpoint=last_checkpoint(ckpt_dir))
     return finish(trainer, ckpt_dir, output_dir / "model")

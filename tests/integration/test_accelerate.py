@@ -60,3 +60,58 @@ def test_spin_train_two_cpu_processes(tiny_model_dir, tiny_items, tmp_path):
     assert len(steps) == 4
     assert (tmp_path / "out" / "model" / "model.safetensors").exists()
     assert not list((tmp_path / "out" / "checkpoints").glob("checkpoint-*"))
+
+
+def test_tspin_ref_two_process_fsdp2(tiny_model_dir, tiny_items, tmp_path):
+    """T-SPIN_ref under the FSDP2 config with 2 CPU processes: its reference pass runs on the
+    model as the Trainer prepared it, so at step 0 (θ = θt) every reward is 0 on both ranks.
+    (Run in __init__, rank 1 scored with the zeros that cpu_ram_efficient_loading gives it.)"""
+    from transformers import AutoTokenizer
+
+    from spin.pipeline.steps import train_command
+    from spin.train.dataset import build_dataset
+
+    records = [
+        {"prompt": i["prompt"], "real": i["answer"], "generated": "0", "proto": "no"}
+        for i in tiny_items[:16]
+    ]
+    build_dataset(
+        records,
+        AutoTokenizer.from_pretrained(tiny_model_dir),
+        kind="triplets",
+        prompt_format="chat",
+        max_prompt_length=48,
+        out_dir=tmp_path / "ds",
+    )
+    cfg = {
+        "learning_rate": 1e-4,
+        "num_train_epochs": 1,
+        "per_device_train_batch_size": 4,
+        "max_length": 64,
+        "max_prompt_length": 48,
+        "logging_steps": 1,
+        "beta": 0.1,
+    }
+    cmd = train_command(
+        "tspin_ref",
+        tiny_model_dir,
+        tmp_path / "ds",
+        tmp_path / "out",
+        cfg,
+        0,
+        "float32",
+        ROOT / "replication/accelerate/fsdp2-8gpu.yaml",
+    )
+    at = cmd.index("--config_file") + 2
+    cmd[at:at] = ["--num_processes", "2", "--mixed_precision", "no"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-4000:]
+    steps = [
+        h
+        for h in json.loads((tmp_path / "out" / "train_result.json").read_text())["log_history"]
+        if "loss" in h
+    ]
+    assert len(steps) == 2  # 16 triplets / (4 per process x 2 processes)
+    for role in ("real", "generated", "proto"):
+        assert abs(steps[0][f"rewards/{role}"]) < 1e-4
+    assert (tmp_path / "out" / "checkpoints" / "reference_logps.pt").exists()

@@ -1,4 +1,5 @@
-"""TRL's DPOTrainer, configured as train_spin configures it, computes spin.losses.spin_loss.
+"""TRL's DPOTrainer, configured as train_spin configures it (SPINTrainer), computes
+spin.losses.spin_loss, and its reference pass gives Δ = 0 at step 0.
 
 This is how DESIGN.md's loss contract is met for SPIN: SPIN trains on TRL's DPOTrainer, and
 this test shows that its loss on a batch equals spin_loss (mean over the batch) on log-probs
@@ -13,13 +14,12 @@ import pytest
 import torch
 from datasets import load_from_disk
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from trl import DPOTrainer
 
 from spin.config import TrainingConfig
 from spin.losses import spin_loss
 from spin.tiny.tasks import make_items
 from spin.train.dataset import build_dataset
-from spin.train.spin_trainer import dpo_config
+from spin.train.spin_trainer import dpo_config, spin_trainer_class
 from tests.integration.hand_logps import hand_logps
 
 BETA = 0.1
@@ -62,7 +62,7 @@ def test_dpo_trainer_loss_is_spin_loss(tiny, tmp_path, loss_type):
     tokenizer = AutoTokenizer.from_pretrained(tiny["model"])
     model = AutoModelForCausalLM.from_pretrained(tiny["model"])
     # As train_spin builds it: no reference model object, reference log-probs precomputed.
-    trainer = DPOTrainer(
+    trainer = spin_trainer_class()(
         model=model,
         ref_model=None,
         args=dpo_config(cfg, tmp_path, 0, "float32"),
@@ -102,3 +102,35 @@ def test_dpo_trainer_loss_is_spin_loss(tiny, tmp_path, loss_type):
     loss = trainer.compute_loss(trainer.model, batch)
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-5)
     assert abs(loss.item() - at_start) > 1e-3
+
+
+# Δ at step 0 (policy = reference), per sequence, in nats of a summed log-prob: fp32 differs
+# only by the padding and batch composition of the sorted pass against the training batches;
+# bf16 autocast rounds each matmul to 8 mantissa bits, so the same differences grow.
+STEP0_TOLERANCE = {"float32": 1e-4, "bfloat16": 0.25}  # both measured 0.0 here
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_reference_pass_gives_zero_delta_at_step_0(tiny, tmp_path, dtype):
+    cfg = TrainingConfig(
+        beta=BETA, per_device_train_batch_size=2, max_length=128, max_prompt_length=64
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny["model"])
+    model = AutoModelForCausalLM.from_pretrained(tiny["model"])
+    args = dpo_config(cfg, tmp_path, 0, dtype)
+    assert args.precompute_ref_batch_size == 8  # larger than training's
+    trainer = spin_trainer_class()(
+        model=model,
+        ref_model=None,
+        args=args,
+        train_dataset=load_from_disk(str(tiny["data"])),
+        processing_class=tokenizer,
+    )
+    worst = 0.0
+    for batch in trainer.get_train_dataloader():  # shuffled training batches of 2
+        batch = trainer._prepare_inputs(batch)
+        policy = trainer.compute_ref_log_probs(trainer.model, batch)  # the policy, θ = θt
+        for lp, key in zip(policy, ("ref_chosen_logps", "ref_rejected_logps"), strict=True):
+            worst = max(worst, (lp.float() - batch[key].float()).abs().max().item())
+    print(f"max |Δ logp| at step 0, {dtype}: {worst:.2e}")
+    assert worst <= STEP0_TOLERANCE[dtype]

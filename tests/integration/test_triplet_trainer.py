@@ -121,6 +121,55 @@ def test_loss_equals_tspin_loss_in_one_forward(tiny, tmp_path, reduction):
     assert metrics["mismatch_share"][0] == 0.0
 
 
+@pytest.mark.parametrize("reference", [False, True])
+def test_beta_zero_skips_proto_with_the_same_loss_and_gradients(tiny, tmp_path, reference):
+    """β = 0: only the y and y′ rows are run, and loss and gradients equal those of the full
+    [y; y′; y₀] forward with the β = 0 loss."""
+    from spin.train.triplet import sequence_logps_fused
+
+    model, tokenizer = load(tiny)
+    cfg = config(alpha=0.7, beta=0.0)
+    trainer = build_triplet_trainer(
+        model,
+        tokenizer,
+        load_from_disk(str(tiny["data"])),
+        cfg,
+        tmp_path,
+        seed=0,
+        reference=reference,
+    )
+    if reference:
+        trainer.reference_logps = trainer.precompute_reference()
+        assert trainer.reference_logps.shape == (N, 2)  # y and y′ only
+    perturb(trainer.model)  # away from θt, so the reference form has non-zero gradients
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+
+    shapes = []
+    hook = trainer.model.register_forward_hook(
+        lambda m, args, kwargs, out: shapes.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
+    loss = trainer.compute_loss(trainer.model, batch)
+    hook.remove()
+    assert [s[0] for s in shapes] == [8]  # y and y′ of 4 examples; no y₀
+    assert shapes[0][1] <= batch["input_ids"].shape[1]
+    loss.backward()
+    skipped = {n: p.grad.clone() for n, p in trainer.model.named_parameters()}
+    trainer.model.zero_grad()
+
+    full = sequence_logps_fused(trainer.model, batch, "sum")
+    real, generated, proto = full.chunk(3)
+    if reference:
+        ref = trainer.reference_logps[batch["example_index"]]
+        real, generated = real - ref[:, 0], generated - ref[:, 1]
+    expected = tspin_loss(real, generated, proto, alpha=0.7, beta=0.0).mean()
+    expected.backward()
+    torch.testing.assert_close(loss.detach(), expected.detach(), rtol=1e-5, atol=1e-6)
+    for name, p in trainer.model.named_parameters():
+        torch.testing.assert_close(skipped[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert any(g.abs().sum() > 0 for g in skipped.values())
+    assert "logps/proto" not in trainer._metrics and "loss/historical" not in trainer._metrics
+
+
 def test_reference_loss_equals_tspin_ref_loss(tiny, tmp_path, monkeypatch):
     model, tokenizer = load(tiny)
     rows = load_from_disk(str(tiny["data"])).to_list()
@@ -131,12 +180,13 @@ def test_reference_loss_equals_tspin_ref_loss(tiny, tmp_path, monkeypatch):
     trainer = build_triplet_trainer(
         model, tokenizer, load_from_disk(str(tiny["data"])), cfg, tmp_path, seed=0, reference=True
     )
+    assert trainer.reference_logps is None  # not in __init__: the Trainer has not placed it
+    trainer.reference_logps = trainer.precompute_reference()  # as on_train_begin does
     assert loads == []  # the reference log-probs came from the policy's own starting weights
 
-    # Precomputed reference columns, in dataset order, equal θt's log-probs.
-    for column, role in (("chosen", "real"), ("rejected", "generated"), ("proto", "proto")):
-        got = torch.tensor(trainer.train_dataset[f"ref_{role}_logps"])
-        torch.testing.assert_close(got, ref[column], rtol=1e-5, atol=1e-4)
+    # The reference table, in dataset order, equals θt's log-probs.
+    for i, column in enumerate(("chosen", "rejected", "proto")):
+        torch.testing.assert_close(trainer.reference_logps[:, i], ref[column], rtol=1e-5, atol=1e-4)
 
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     at_start = trainer.compute_loss(trainer.model, batch).item()
@@ -157,6 +207,8 @@ def test_reference_loss_equals_tspin_ref_loss(tiny, tmp_path, monkeypatch):
     ).mean()
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-4)
     assert abs(loss.item() - at_start) > 1e-3
+    # A second pass (a resumed run, whose weights are no longer θt) reads θt's from the cache.
+    torch.testing.assert_close(trainer.precompute_reference(), trainer.reference_logps)
 
 
 def test_training_raises_the_margin_without_a_reference_model(tiny, tmp_path, monkeypatch):
@@ -208,3 +260,34 @@ def test_training_raises_the_margin_without_a_reference_model(tiny, tmp_path, mo
         json.loads((tmp_path / "out" / "model" / "config.json").read_text())["model_type"]
         == "mistral"
     )
+
+
+def test_bfloat16_keeps_the_updates_at_the_paper_learning_rate(tiny, tmp_path, monkeypatch):
+    """model.dtype bfloat16 in process: fp32 weights under bf16 autocast, so a step at lr 5e-7
+    (far below bf16's resolution) still changes nearly every parameter."""
+    from safetensors.torch import load_file
+
+    dtypes = []
+    original = PreTrainedModel.from_pretrained.__func__
+    monkeypatch.setattr(
+        PreTrainedModel,
+        "from_pretrained",
+        classmethod(lambda cls, *a, **k: dtypes.append(k.get("dtype")) or original(cls, *a, **k)),
+    )
+    result = train_tspin(
+        str(tiny["model"]),
+        tiny["data"],
+        tmp_path / "out",
+        config(learning_rate=5e-7),
+        seed=0,
+        dtype="bfloat16",
+    )
+    monkeypatch.undo()
+    assert dtypes == [torch.float32]
+    assert [h for h in result["log_history"] if "loss" in h]
+    before = load_file(str(tiny["model"] / "model.safetensors"))
+    after = load_file(str(tmp_path / "out" / "model" / "model.safetensors"))
+    total = sum(t.numel() for t in before.values())
+    changed = sum(int((after[k].float() != t.float()).sum()) for k, t in before.items())
+    assert after[next(iter(after))].dtype == torch.float32
+    assert changed > 0.99 * total, f"{changed} of {total} parameters changed"
