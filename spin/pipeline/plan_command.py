@@ -60,12 +60,13 @@ def stage_command(stage, store) -> list[str]:
     p, deps = stage.params, {n: store.path(d) for n, d in stage.deps.items()}
     out = store.partial(stage)
     if stage.kind == "generate":
-        g = p["generation"]
+        from spin.config import GenerationConfig
+        from spin.generate.command import options
+
+        cfg = GenerationConfig(**p["generation"])
         return [
             "spin", "generate", "--model", str(deps["model"] / "model"), "--input", str(deps["data"] / p["file"]),
-            "--output", str(out / "generations.jsonl"), "--backend", g["backend"], "--prompt-format", g["prompt_format"],
-            "--max-new-tokens", str(g["max_new_tokens"]), "--temperature", str(g["temperature"]), "--top-p", str(g["top_p"]),
-            "--batch-size", str(g["batch_size"]), "--dtype", p["dtype"],
+            "--output", str(out / "generations.jsonl"), *options(cfg, dtype=p["dtype"], seed=0),
         ]  # fmt: skip
     if stage.kind in ("train", "sft"):
         cfg = p["training"] if stage.kind == "train" else p["sft"]
