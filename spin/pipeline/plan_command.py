@@ -17,11 +17,16 @@ def add_arguments(p) -> None:
     )
     p.add_argument(
         "--gpu",
-        default="a100",
-        choices=["a100", "h100"],
-        help="GPU preset for the compute estimate",
+        default="a100-80gb",
+        choices=["a100-40gb", "a100-80gb", "h100-80gb", "h200"],
+        help="GPU for the compute and memory estimates (the paper: a100-80gb)",
     )
-    p.add_argument("--n-gpus", type=int, default=8)
+    p.add_argument(
+        "--n-gpus",
+        type=int,
+        default=8,
+        help="GPUs on the node: training ranks and generation processes",
+    )
     p.add_argument(
         "--mfu", type=float, default=0.4, help="model FLOPs utilisation assumed for training"
     )
@@ -131,6 +136,10 @@ def print_plan(
         _print_compute(exp, estimates, total_hours, total_disk, root, compute_args)
     elif compute_args:
         print("\n(no compute estimate: set model.num_parameters)")
+    if compute_args:
+        from spin.pipeline.memory_plan import print_memory
+
+        print_memory(exp, stages, compute_args.gpu, compute_args.n_gpus)
 
 
 def _print_compute(
