@@ -7,8 +7,10 @@ Training, per GPU, for P parameters sharded over W ranks (W = 1 unless ZeRO-3 or
     the optimizer state (offload_optimizer) or the weights too (offload_param) to the host;
   - FSDP2 with mixed precision: accelerate upcasts the weights to fp32 (fsdp_utils), so
     4P/W weights (the master), 4P/W gradients, 4·k·P/W optimizer state;
-  - DDP or one GPU: whole copies in the weights' dtype (b bytes): b·P weights, b·P
-    gradients, b·k·P optimizer state (the Trainer keeps no fp32 master);
+  - DDP or one GPU: whole copies. With mixed precision the trainers load fp32 weights and
+    train under bf16 autocast (spin.train.arguments.weights_dtype: pure bf16 weights lose
+    the updates), so 4P weights, 4P gradients, 4·k·P optimizer state; without it, b bytes
+    (the weights' dtype) each;
   k = 1 for RMSProp (square_avg; the recipes' momentum is 0), 2 for AdamW;
 - sharded strategies gather parameters per layer for compute: 2 layers (current and
   prefetched) or the embedding matrix, whichever is larger, in the compute dtype;
@@ -26,8 +28,11 @@ Generation: HF keeps the weights (b·P) and a KV cache of batch × (prompt + new
 L × 2·d_kv × e; vLLM reserves gpu_memory_utilization of the GPU and fits the weights,
 its profiling pass's activations and the KV cache inside it.
 
-Host memory per rank: each rank loads the whole checkpoint (b·P) before the Trainer
-shards it, because load_for_training runs before the DeepSpeed config is live.
+Host memory per rank, from the loading path (not measured here): under ZeRO-3 the
+TrainingArguments exist before from_pretrained, so zero.Init partitions each weight as it
+loads and a rank holds b·P/W (plus the checkpoint file being read, mmap-shared between
+ranks); FSDP2 with fsdp_cpu_ram_efficient_loading loads 4P on rank 0 only; DDP and one GPU
+load 4P (fp32, mixed precision) or b·P on every rank.
 
 Pure functions, no torch: `spin plan` imports this on any machine.
 """
@@ -231,14 +236,24 @@ def training_memory(
         c["gradients"] = 0.0 if strategy.offload_params else master * p / w
         c["optimizer state"] = 0.0 if strategy.offload_params else master * k * p / w
     else:
-        c["weights"] = b * p
-        c["gradients"] = b * p
-        c["optimizer state"] = b * k * p
+        master = 4 if strategy.mixed_precision != "no" else b
+        c["weights"] = master * p
+        c["gradients"] = master * p
+        c["optimizer state"] = master * k * p
     if strategy.sharded:
         c["gathered parameters"] = e * max(2 * arch.layer_params, arch.vocab_size * arch.hidden_size)  # fmt: skip
     c.update(training_activations(arch, shape, e))
     c["CUDA context and reserve"] = reserve
-    return Estimate(c, capacity, host_per_rank=b * p, ranks=strategy.world_size)
+    return Estimate(
+        c, capacity, host_per_rank=host_per_rank(p, b, strategy), ranks=strategy.world_size
+    )
+
+
+def host_per_rank(p: float, b: int, strategy: Strategy) -> float:
+    """Host bytes the busiest rank needs to load the weights (the module docstring)."""
+    if strategy.kind == "zero3":
+        return b * p / strategy.world_size
+    return (4 if strategy.mixed_precision != "no" else b) * p
 
 
 def generation_memory(
@@ -293,27 +308,35 @@ def smallest_fix(
         est = training_memory(arch, s, st, capacity, n_params=n_params)
         return est if est.fits else None
 
-    candidates: list[tuple[str, TrainingShape, Strategy]] = []
+    shapes: list[tuple[str, TrainingShape]] = []
     gc = replace(shape, gradient_checkpointing=True)
     if not shape.gradient_checkpointing:
-        candidates.append(("turn on gradient checkpointing (training.gradient_checkpointing=true)", gc, strategy))  # fmt: skip
+        shapes.append(("turn on gradient checkpointing (training.gradient_checkpointing=true)", gc))  # fmt: skip
+    else:
+        shapes.append(("", gc))
     batch, acc = shape.per_device_batch, shape.gradient_accumulation
     while batch > 1:
         batch, acc = batch // 2, acc * 2
-        s = replace(gc, per_device_batch=batch, gradient_accumulation=acc)
-        candidates.append((
-            f"gradient checkpointing and per_device_train_batch_size={batch} with "
-            f"gradient_accumulation_steps={acc} (same global batch)", s, strategy,
+        shapes.append((
+            f"gradient checkpointing, per_device_train_batch_size={batch} and "
+            f"gradient_accumulation_steps={acc} (same global batch)",
+            replace(gc, per_device_batch=batch, gradient_accumulation=acc),
         ))  # fmt: skip
-    small = replace(gc, per_device_batch=1, gradient_accumulation=shape.per_device_batch * shape.gradient_accumulation)  # fmt: skip
-    z3 = strategy if strategy.sharded else Strategy("zero3", strategy.world_size, strategy.mixed_precision)  # fmt: skip
+    z3 = strategy if strategy.kind == "zero3" else Strategy("zero3", strategy.world_size, strategy.mixed_precision)  # fmt: skip
+    strategies = [("", strategy)]
     if not strategy.sharded and strategy.world_size > 1:
-        candidates.append(("shard with ZeRO-3 (replication/accelerate/zero3-8gpu.yaml), gradient checkpointing, batch 1", small, z3))  # fmt: skip
-    for label, st in (
-        ("ZeRO-3 with the optimizer offloaded to CPU (offload_optimizer_device: cpu)", replace(z3, kind="zero3", offload_optimizer=True)),
-        ("ZeRO-3 with optimizer and parameters offloaded to CPU (offload_param_device: cpu)", replace(z3, kind="zero3", offload_optimizer=True, offload_params=True)),
-    ):  # fmt: skip
-        candidates.append((f"{label}, gradient checkpointing, batch 1", small, st))
+        strategies.append(("shard with ZeRO-3 (replication/accelerate/zero3-8gpu.yaml)", z3))
+    strategies += [
+        ("ZeRO-3 with the optimizer offloaded to CPU (offload_optimizer_device: cpu)", replace(z3, offload_optimizer=True)),
+        ("ZeRO-3 with optimizer and parameters offloaded to CPU (offload_param_device: cpu)", replace(z3, offload_optimizer=True, offload_params=True)),
+    ]  # fmt: skip
+    # cheapest first: a new strategy costs more than a smaller batch
+    candidates = [
+        ("; ".join(x for x in (s_label, b_label) if x), s, st)
+        for s_label, st in strategies
+        for b_label, s in shapes
+        if s_label or b_label
+    ]
     for label, s, st in candidates:
         est = fits(s, st)
         if est is not None:

@@ -130,9 +130,8 @@ def print_memory(exp, stages, gpu: str, n_gpus: int) -> None:
             print(f"    {note}")
         if est.host_per_rank:
             print(
-                f"    host memory per rank: {_gib(est.host_per_rank).strip()} (each of the "
-                f"{est.ranks} rank(s) loads the whole checkpoint before the Trainer shards it: "
-                f"{_gib(est.ranks * est.host_per_rank).strip()} on the node)"
+                f"    host memory per rank to load the weights: {_gib(est.host_per_rank).strip()} "
+                "(from the loading path: spin/memory.py)"
             )
         if not est.fits:
             if fix is None:
