@@ -10,7 +10,9 @@ Training, per GPU, for P parameters sharded over W ranks (W = 1 unless ZeRO-3 or
   - DDP or one GPU: whole copies. With mixed precision the trainers load fp32 weights and
     train under bf16 autocast (spin.train.arguments.weights_dtype: pure bf16 weights lose
     the updates), so 4P weights, 4P gradients, 4·k·P optimizer state; without it, b bytes
-    (the weights' dtype) each;
+    (the weights' dtype) each; autocast also keeps a bf16 copy of every weight from the
+    forward to the backward (e·P: an upper bound, as the backward frees them while the
+    gradients grow);
   k = 1 for RMSProp (square_avg; the recipes' momentum is 0), 2 for AdamW;
 - sharded strategies gather parameters per layer for compute: 2 layers (current and
   prefetched) or the embedding matrix, whichever is larger, in the compute dtype;
@@ -240,6 +242,8 @@ def training_memory(
         c["weights"] = master * p
         c["gradients"] = master * p
         c["optimizer state"] = master * k * p
+        if e < master:
+            c["bf16 weight copies (autocast)"] = e * p
     if strategy.sharded:
         c["gathered parameters"] = e * max(2 * arch.layer_params, arch.vocab_size * arch.hidden_size)  # fmt: skip
     c.update(training_activations(arch, shape, e))
