@@ -37,11 +37,11 @@ def architecture_for(model) -> Architecture | None:
     return KNOWN_ARCHITECTURES.get(model.name_or_path)
 
 
-def strategy_for(cfg: dict, n_gpus: int) -> Strategy:
+def strategy_for(cfg: dict, n_gpus: int, dtype: str) -> Strategy:
     """Where a training stage's state lives: its accelerate config on n_gpus processes, or
-    one device for the in-process launcher."""
+    one device for the in-process launcher (bf16 autocast when model.dtype is bfloat16)."""
     if cfg.get("launcher", "inprocess") != "accelerate":
-        return Strategy("single", 1)
+        return Strategy("single", 1, "bf16" if dtype == "bfloat16" else "no")
     import yaml
 
     from spin.pipeline.steps import PROJECT_ROOT
@@ -67,7 +67,7 @@ def stage_memory(stage, exp, arch: Architecture, capacity: float, n_gpus: int):
             dtype=p["dtype"],
             gradient_accumulation=cfg["gradient_accumulation_steps"],
         )
-        strategy = strategy_for(cfg, n_gpus)
+        strategy = strategy_for(cfg, n_gpus, p["dtype"])
         est = training_memory(arch, shape, strategy, capacity, n_params=n_params)
         other = training_memory(
             arch, replace(shape, gradient_checkpointing=not shape.gradient_checkpointing),

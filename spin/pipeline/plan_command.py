@@ -7,7 +7,7 @@ from pathlib import Path
 from spin.pipeline.command import add_experiment_arguments
 
 HELP = "List an experiment's stages, which are already done (cached), and what each will compute."
-EXAMPLE = "spin plan replication/spin-zephyr-7b.yaml"
+EXAMPLE = "spin plan replication/spin-zephyr-7b.yaml --gpu a100-40gb --n-gpus 8"
 
 
 def add_arguments(p) -> None:
