@@ -280,7 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="spin-gpu-check-") as tmp:
         work = Path(tmp)
-        model = build_micro_model(work / "micro-model")
+        try:
+            model = build_micro_model(work / "micro-model")
+        except ImportError as e:
+            print(f"gpu_check: error: cannot build the micro model: {e}", file=sys.stderr)
+            return 2
         names = args.only or list(CHECKS)
         checks = {name: _run_child(name, model, work) for name in names}
     props = torch.cuda.get_device_properties(0)
