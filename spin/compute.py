@@ -15,10 +15,15 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Dense bf16 tensor-core peak per GPU, FLOP/s (vendor datasheets, without sparsity).
+# Dense bf16 tensor-core peak per GPU, FLOP/s (vendor datasheets, without sparsity), by
+# family and by the models `spin plan --gpu` names (their memory: spin.memory.GPU_MEMORY).
 GPU_PEAK_FLOPS: dict[str, float] = {
     "a100": 312e12,
     "h100": 989e12,
+    "a100-40gb": 312e12,
+    "a100-80gb": 312e12,
+    "h100-80gb": 989e12,
+    "h200": 989e12,  # the H100's compute with more and faster memory
 }
 
 BYTES_PER_PARAM_BF16 = 2

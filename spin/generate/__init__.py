@@ -66,9 +66,9 @@ def generate_file(
     for i, r in enumerate(records):
         r.setdefault("idx", i)
     if shard:  # data-parallel generation: this process's slice (spin.generate.data_parallel)
-        from spin.generate.data_parallel import select_shard
+        from spin.generate.data_parallel import batch_alignment, select_shard
 
-        records = select_shard(records, shard)
+        records = select_shard(records, shard, batch_alignment(cfg))
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     settings = {

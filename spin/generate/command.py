@@ -48,19 +48,41 @@ def add_arguments(p) -> None:
     )
 
 
-def main(args) -> int:
+def options(cfg, *, dtype: str, seed: int) -> list[str]:
+    """The flags that make `spin generate` run with exactly `cfg` (a GenerationConfig):
+    how the pipeline's data-parallel generation starts its per-GPU processes, and what
+    `spin plan --commands` prints. config_from_args inverts it (tested for every field)."""
+    return [
+        "--backend", cfg.backend, "--prompt-format", cfg.prompt_format,
+        "--max-new-tokens", str(cfg.max_new_tokens), "--temperature", repr(cfg.temperature),
+        "--top-p", repr(cfg.top_p), "--batch-size", str(cfg.batch_size),
+        "--shard-size", str(cfg.shard_size),
+        "--gpu-memory-utilization", repr(cfg.gpu_memory_utilization),
+        "--tensor-parallel-size", str(cfg.tensor_parallel_size), "--dtype", dtype,
+        "--seed", str(seed),
+    ]  # fmt: skip
+
+
+def config_from_args(args):
+    """The GenerationConfig the parsed flags describe."""
     import torch
-    from transformers import AutoTokenizer
 
     from spin.config import GenerationConfig
-    from spin.generate import generate_file, load_backend
 
     gpu_util = args.gpu_memory_utilization or (0.9 if torch.cuda.is_available() else 0.2)
-    cfg = GenerationConfig(
+    return GenerationConfig(
         backend=args.backend, prompt_format=args.prompt_format, max_new_tokens=args.max_new_tokens,
         temperature=args.temperature, top_p=args.top_p, batch_size=args.batch_size, shard_size=args.shard_size,
         gpu_memory_utilization=gpu_util, tensor_parallel_size=args.tensor_parallel_size,
     )  # fmt: skip
+
+
+def main(args) -> int:
+    from transformers import AutoTokenizer
+
+    from spin.generate import generate_file, load_backend
+
+    cfg = config_from_args(args)
     backend = load_backend(args.model, cfg, dtype=args.dtype, seed=args.seed)
     n = generate_file(
         backend,

@@ -7,7 +7,7 @@ from pathlib import Path
 from spin.pipeline.command import add_experiment_arguments
 
 HELP = "List an experiment's stages, which are already done (cached), and what each will compute."
-EXAMPLE = "spin plan replication/spin-zephyr-7b.yaml"
+EXAMPLE = "spin plan replication/spin-zephyr-7b.yaml --gpu a100-40gb --n-gpus 8"
 
 
 def add_arguments(p) -> None:
@@ -22,11 +22,16 @@ def add_arguments(p) -> None:
     )
     p.add_argument(
         "--gpu",
-        default="a100",
-        choices=["a100", "h100"],
-        help="GPU preset for the compute estimate",
+        default="a100-80gb",
+        choices=["a100-40gb", "a100-80gb", "h100-80gb", "h200"],
+        help="GPU for the compute and memory estimates (the paper: a100-80gb)",
     )
-    p.add_argument("--n-gpus", type=int, default=8)
+    p.add_argument(
+        "--n-gpus",
+        type=int,
+        default=8,
+        help="GPUs on the node: training ranks and generation processes",
+    )
     p.add_argument(
         "--mfu", type=float, default=0.4, help="model FLOPs utilisation assumed for training"
     )
@@ -65,12 +70,13 @@ def stage_command(stage, store) -> list[str]:
     p, deps = stage.params, {n: store.path(d) for n, d in stage.deps.items()}
     out = store.partial(stage)
     if stage.kind == "generate":
-        g = p["generation"]
+        from spin.config import GenerationConfig
+        from spin.generate.command import options
+
+        cfg = GenerationConfig(**p["generation"])
         return [
             "spin", "generate", "--model", str(deps["model"] / "model"), "--input", str(deps["data"] / p["file"]),
-            "--output", str(out / "generations.jsonl"), "--backend", g["backend"], "--prompt-format", g["prompt_format"],
-            "--max-new-tokens", str(g["max_new_tokens"]), "--temperature", str(g["temperature"]), "--top-p", str(g["top_p"]),
-            "--batch-size", str(g["batch_size"]), "--dtype", p["dtype"],
+            "--output", str(out / "generations.jsonl"), *options(cfg, dtype=p["dtype"], seed=0),
         ]  # fmt: skip
     if stage.kind in ("train", "sft"):
         cfg = p["training"] if stage.kind == "train" else p["sft"]
@@ -135,6 +141,10 @@ def print_plan(
         _print_compute(exp, estimates, total_hours, total_disk, root, compute_args)
     elif compute_args:
         print("\n(no compute estimate: set model.num_parameters)")
+    if compute_args:
+        from spin.pipeline.memory_plan import print_memory
+
+        print_memory(exp, stages, compute_args.gpu, compute_args.n_gpus)
 
 
 def _print_compute(

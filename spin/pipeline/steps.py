@@ -235,10 +235,13 @@ def _is_chat(path: Path) -> bool:
 
 
 def generate(ctx: StageContext) -> dict:
-    """Responses of the input model to every prompt of an input file (resumable)."""
-    from transformers import AutoTokenizer
+    """Responses of the input model to every prompt of an input file (resumable).
 
-    from spin.generate import generate_file, load_backend
+    With more than one GPU, one `spin generate` process per GPU (or per group of
+    tensor_parallel_size GPUs) on disjoint shards, merged by idx into the same file one
+    process writes (spin.generate.data_parallel); SPIN_GENERATE_PROCESSES overrides the
+    count. On a CPU, one process: this one."""
+    from spin.generate import data_parallel
 
     p = ctx.stage.params
     cfg = GenerationConfig(**p["generation"])
@@ -246,21 +249,32 @@ def generate(ctx: StageContext) -> dict:
     src = ctx.inputs["data"] / p["file"]
     if p.get("limit"):
         src = _head(src, ctx.workdir / "input.jsonl", p["limit"])
-    backend = load_backend(path, cfg, dtype=p["dtype"], seed=ctx.seed)
-    generated = generate_file(
-        backend,
-        AutoTokenizer.from_pretrained(path),
-        src,
-        ctx.workdir / "generations.jsonl",
-        cfg,
-        seed=ctx.seed,
-    )
-    records = read_jsonl(ctx.workdir / "generations.jsonl")
+    out = ctx.workdir / "generations.jsonl"
+    processes = data_parallel.process_count(cfg.tensor_parallel_size)
+    data_parallel.check_resumable(out, processes)
+    if processes > 1:
+        from spin.generate.command import options
+
+        generated = data_parallel.launch(
+            path, src, out, processes, options(cfg, dtype=p["dtype"], seed=ctx.seed),
+            align=data_parallel.batch_alignment(cfg), gpus_per_shard=cfg.tensor_parallel_size,
+        )  # fmt: skip
+    else:
+        from transformers import AutoTokenizer
+
+        from spin.generate import generate_file, load_backend
+
+        backend = load_backend(path, cfg, dtype=p["dtype"], seed=ctx.seed)
+        generated = generate_file(
+            backend, AutoTokenizer.from_pretrained(path), src, out, cfg, seed=ctx.seed
+        )
+    records = read_jsonl(out)
     empty = sum(1 for r in records if not r["generated"].strip())
     identical = sum(1 for r in records if r["generated"].strip() == str(r.get("real", "")).strip())
     return {
         "records": len(records),
         "generated_now": generated,
+        "processes": processes,
         "empty": empty,
         "identical_to_real": identical,
     }

@@ -9,13 +9,19 @@ import textwrap
 
 import pytest
 
+from spin.config import GenerationConfig
 from spin.errors import DataError, SpinError
 from spin.generate.data_parallel import (
+    PROCESSES_ENV,
+    batch_alignment,
+    check_resumable,
     launch,
     merge_shards,
     parse_shard,
+    process_count,
     select_shard,
     shard_commands,
+    shard_path,
     shard_ranges,
 )
 
@@ -42,6 +48,58 @@ def test_shard_ranges_by_hand():
         shard_ranges(5, 0)
 
 
+@pytest.mark.parametrize("n_items", [0, 5, 16, 17, 100])
+@pytest.mark.parametrize("align", [1, 4, 8])
+def test_aligned_shards_start_on_batch_boundaries(n_items, align):
+    ranges = shard_ranges(n_items, 3, align)
+    assert [i for start, end in ranges for i in range(start, end)] == list(range(n_items))
+    assert all(start % align == 0 for start, end in ranges if end > start)
+    blocks = [-(-(end - start) // align) for start, end in ranges]
+    assert max(blocks) - min(blocks) <= 1
+
+
+def test_aligned_shards_by_hand():
+    assert shard_ranges(20, 2, 8) == [(0, 16), (16, 20)]  # 3 blocks of 8: 2 + 1
+    assert shard_ranges(5, 3, 4) == [(0, 4), (4, 5), (5, 5)]
+
+
+def test_batch_alignment_is_the_period_of_one_process_batches():
+    def period(backend="transformers", **kw):
+        return batch_alignment(GenerationConfig(backend=backend, **kw))
+
+    assert period(batch_size=8, shard_size=512) == 8
+    assert period(batch_size=16, shard_size=8) == 8  # chunks of 8 cut every batch short
+    assert period(batch_size=6, shard_size=16) == 48  # boundaries 0,6,12,16,22,28,32,..,48
+    assert period("vllm", batch_size=8, shard_size=512) == 512  # vLLM takes a chunk whole
+
+
+def test_process_count(monkeypatch):
+    assert process_count(env={PROCESSES_ENV: "3"}) == 3
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(SpinError, match=PROCESSES_ENV):
+            process_count(env={PROCESSES_ENV: bad})
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    assert process_count(env={}) == 8
+    assert process_count(tensor_parallel_size=2, env={}) == 4
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert process_count(env={}) == 1  # a CPU: this process
+
+
+def test_a_partial_generation_resumes_only_with_its_process_count(tmp_path):
+    out = tmp_path / "generations.jsonl"
+    check_resumable(out, 2)  # nothing there yet
+    shard_path(out, 0, 2).write_text("")
+    (tmp_path / "generations.jsonl.shard0-of-2.log").write_text("")
+    check_resumable(out, 2)
+    with pytest.raises(SpinError, match=f"made with 2 processes.*{PROCESSES_ENV}=2"):
+        check_resumable(out, 4)
+    with pytest.raises(SpinError, match="made with 2 processes"):
+        check_resumable(out, 1)
+
+
 def test_parse_and_select_shard():
     assert parse_shard("3/8") == (3, 8)
     for bad in ["8/8", "-1/2", "1", "a/b"]:
@@ -49,6 +107,7 @@ def test_parse_and_select_shard():
             parse_shard(bad)
     records = [{"idx": i} for i in range(10)]
     assert [r["idx"] for r in select_shard(records, "1/3")] == [4, 5, 6]
+    assert [r["idx"] for r in select_shard(records, "1/3", align=4)] == [4, 5, 6, 7]
 
 
 def test_merged_output_is_the_same_whatever_the_shard_count(tmp_path):
@@ -92,9 +151,9 @@ def test_shard_commands_argv_and_env():
     )  # fmt: skip
     assert [argv for argv, _ in jobs] == [
         ["spin", "generate", "--model", "ckpt/iter0", "--input", "prompts.jsonl",
-         "--output", "out/gen.jsonl.shard0", "--shard", "0/2", "--max-new-tokens", "256"],
+         "--output", "out/gen.jsonl.shard0-of-2", "--shard", "0/2", "--max-new-tokens", "256"],
         ["spin", "generate", "--model", "ckpt/iter0", "--input", "prompts.jsonl",
-         "--output", "out/gen.jsonl.shard1", "--shard", "1/2", "--max-new-tokens", "256"],
+         "--output", "out/gen.jsonl.shard1-of-2", "--shard", "1/2", "--max-new-tokens", "256"],
     ]  # fmt: skip
     assert [env["CUDA_VISIBLE_DEVICES"] for _, env in jobs] == ["0", "1"]
     assert all(env["PATH"] == "/bin" for _, env in jobs)
@@ -106,6 +165,34 @@ def test_shard_commands_respect_an_existing_gpu_allocation():
     assert jobs[0][0][:4] == [sys.executable, "-m", "spin.cli", "generate"]
     with pytest.raises(SpinError):
         shard_commands("m", "i", "o", 3, base_env={"CUDA_VISIBLE_DEVICES": "5,7"})
+    # tensor parallelism: each process gets a group of GPUs
+    jobs = shard_commands("m", "i", "o", 2, gpus_per_shard=2, base_env={"PATH": "/bin"})
+    assert [env["CUDA_VISIBLE_DEVICES"] for _, env in jobs] == ["0,1", "2,3"]
+    with pytest.raises(SpinError, match="need 4 GPUs"):
+        shard_commands(
+            "m", "i", "o", 2, gpus_per_shard=2, base_env={"CUDA_VISIBLE_DEVICES": "1,2,3"}
+        )
+
+
+def test_generate_options_carry_every_generation_setting():
+    from dataclasses import fields
+
+    from spin.cli import build_parser
+    from spin.generate.command import config_from_args, options
+
+    changed = {
+        "backend": "vllm", "prompt_format": "chat", "max_new_tokens": 7, "temperature": 0.7,
+        "top_p": 0.9, "batch_size": 3, "shard_size": 5, "gpu_memory_utilization": 0.3,
+        "tensor_parallel_size": 2,
+    }  # fmt: skip
+    # a new GenerationConfig field must be added here and to options()
+    assert set(changed) == {f.name for f in fields(GenerationConfig)}
+    cfg = GenerationConfig(**changed)
+    assert all(getattr(cfg, k) != getattr(GenerationConfig(), k) for k in changed)
+    argv = ["generate", "--model", "m", "--input", "i", "--output", "o"]
+    args = build_parser().parse_args(argv + options(cfg, dtype="bfloat16", seed=4))
+    assert config_from_args(args) == cfg
+    assert (args.dtype, args.seed) == ("bfloat16", 4)
 
 
 FAKE_GENERATE = textwrap.dedent(
@@ -113,14 +200,14 @@ FAKE_GENERATE = textwrap.dedent(
     import argparse, json, os, sys
     from spin.generate.data_parallel import select_shard
     p = argparse.ArgumentParser()
-    for flag in ("--model", "--input", "--output", "--shard", "--fail-shard"):
+    for flag in ("--model", "--input", "--output", "--shard", "--fail-shard", "--align"):
         p.add_argument(flag)
     a = p.parse_args()
     if a.fail_shard == a.shard:
         sys.exit(3)
     records = [json.loads(line) for line in open(a.input)]
     with open(a.output, "w") as f:
-        for r in select_shard(records, a.shard):
+        for r in select_shard(records, a.shard, int(a.align or 1)):
             r["response"] = f"{a.model}:{r['prompt']}"
             r["gpu"] = os.environ["CUDA_VISIBLE_DEVICES"]
             f.write(json.dumps(r) + "\\n")
@@ -140,9 +227,17 @@ def test_launch_runs_one_process_per_gpu_and_merges(tmp_path):
     assert [r["idx"] for r in merged] == [0, 1, 2, 3, 4]
     assert [r["response"] for r in merged] == [f"M:p{i}" for i in range(5)]
     assert [r["gpu"] for r in merged] == ["0", "0", "0", "1", "1"]  # shards 0..2 and 3..4
-    assert not (tmp_path / "gen" / "out.jsonl.shard0").exists()  # merged, then removed
+    assert not (tmp_path / "gen" / "out.jsonl.shard0-of-2").exists()  # merged, then removed
+    assert (tmp_path / "gen" / "out.jsonl.shard0-of-2.log").exists()  # the logs stay
+    assert launch("M", inp, out, 2, command=[sys.executable, str(fake)], base_env=env) == 0
 
-    with pytest.raises(SpinError, match=r"shard 1/2 exited 3 .*shard1\.log"):
+    # more shards than blocks: the empty shards are not started
+    few = tmp_path / "few.jsonl"
+    fake_cmd = [sys.executable, str(fake)]
+    assert launch("M", inp, few, 3, ["--align", "4"], align=4, command=fake_cmd, base_env=env) == 5
+    assert not (tmp_path / "few.jsonl.shard2-of-3.log").exists()
+
+    with pytest.raises(SpinError, match=r"shard 1/2 exited 3 .*shard1-of-2\.log"):
         launch("M", inp, tmp_path / "again.jsonl", 2, ["--fail-shard", "1/2"],
                command=[sys.executable, str(fake)], base_env=env)  # fmt: skip
     assert not (tmp_path / "again.jsonl").exists()

@@ -83,7 +83,7 @@ def test_plan_estimate_beside_the_papers_hours(capsys):
                 "plan",
                 str(ROOT / "replication/spin-zephyr-7b.yaml"),
                 "--gpu",
-                "a100",
+                "a100-80gb",
                 "--n-gpus",
                 "8",
             ]

@@ -1,0 +1,83 @@
+"""The pipeline's generate stage on N processes: the same file as one process.
+
+Two CPU processes stand in for two GPUs (SPIN_GENERATE_PROCESSES=2); each is a real
+`spin generate --shard K/2` on the tiny model, started and merged by the stage itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import pytest
+
+from spin.config import GenerationConfig
+from spin.generate.data_parallel import PROCESSES_ENV
+from spin.io import write_jsonl
+from spin.pipeline import steps
+from spin.pipeline.stage import Stage, Store
+
+
+def _generate_stage(tiny_model_dir, tiny_items, cfg: GenerationConfig) -> Stage:
+    """A generate stage as build_graph makes it, on a prepared-data and a model stage."""
+
+    def data(ctx):
+        records = [{"idx": i, "prompt": r["prompt"], "real": r["answer"]} for i, r in enumerate(tiny_items[:21])]  # fmt: skip
+        return {"prompts": write_jsonl(ctx.workdir / "prompts.jsonl", records)}
+
+    prep = Stage("prepare", "prepare", {"test": "data-parallel"}, data)
+    model = Stage("base_model", "base_model", {"path": str(tiny_model_dir)},
+                  lambda ctx: {"model_path": str(tiny_model_dir)})  # fmt: skip
+    params = {"generation": asdict(cfg), "file": "prompts.jsonl", "dtype": "float32"}
+    return Stage("generate", "theta0/generate", params, steps.generate,
+                 deps={"model": model, "data": prep})  # fmt: skip
+
+
+def _run(stage: Stage, root, monkeypatch, processes: int) -> tuple[bytes, dict]:
+    monkeypatch.setenv(PROCESSES_ENV, str(processes))
+    store = Store(root)
+    for dep in stage.deps.values():
+        store.run(dep, seed=3, config_hash="test")
+    out = store.run(stage, seed=3, config_hash="test")
+    return (out / "generations.jsonl").read_bytes(), store.summary(stage)
+
+
+@pytest.mark.parametrize(
+    "backend",
+    ["transformers", pytest.param("vllm", marks=pytest.mark.vllm)],
+)
+def test_two_processes_write_the_one_process_file(
+    backend, tiny_model_dir, tiny_items, tmp_path, monkeypatch
+):
+    # batch 4 and chunks of 8: the two shards are 12 and 9 records, cut on a batch boundary
+    cfg = GenerationConfig(
+        backend=backend, prompt_format="chat", max_new_tokens=6, batch_size=4, shard_size=8,
+        gpu_memory_utilization=0.1,
+    )  # fmt: skip
+    stage = _generate_stage(tiny_model_dir, tiny_items, cfg)
+    one, one_summary = _run(stage, tmp_path / "one", monkeypatch, 1)
+    two, two_summary = _run(stage, tmp_path / "two", monkeypatch, 2)
+    assert (one_summary["processes"], two_summary["processes"]) == (1, 2)
+    assert two_summary["generated_now"] == 21
+    assert two == one  # byte for byte: same records, same order, same greedy tokens
+    assert [json.loads(line)["idx"] for line in two.splitlines()] == list(range(21))
+    stage_dir = Store(tmp_path / "two").path(stage)
+    assert sorted(p.name for p in stage_dir.glob("generations.jsonl.*")) == [
+        "generations.jsonl.shard0-of-2.log",
+        "generations.jsonl.shard1-of-2.log",
+    ]
+
+
+def test_a_partial_run_resumes_only_with_the_same_process_count(
+    tiny_model_dir, tiny_items, tmp_path, monkeypatch
+):
+    from spin.errors import SpinError
+
+    cfg = GenerationConfig(prompt_format="chat", max_new_tokens=4, batch_size=4, shard_size=8)
+    stage = _generate_stage(tiny_model_dir, tiny_items, cfg)
+    store = Store(tmp_path)
+    partial = store.partial(stage)
+    partial.mkdir(parents=True)
+    (partial / "generations.jsonl.shard0-of-2").write_text("")  # killed with 2 processes
+    with pytest.raises(SpinError, match=f"made with 2 processes.*{PROCESSES_ENV}=2"):
+        _run(stage, tmp_path, monkeypatch, 1)
