@@ -48,7 +48,7 @@ class HFBackend:
                 do_sample=sample,
                 temperature=self.cfg.temperature if sample else None,
                 top_p=self.cfg.top_p if sample else None,
-                top_k=None,
+                top_k=self.cfg.top_k if sample else None,  # None: no top-k cut
                 pad_token_id=self.tokenizer.pad_token_id,
             )
             new = gen[:, enc["input_ids"].shape[1] :]

@@ -226,3 +226,40 @@ def test_spin_bbh_bbh_tasks_run_without_openbookqa(tmp_path, bos_model):
                (tmp_path / "out" / "spin-bbh.lm_eval_samples.jsonl").read_text().splitlines()]  # fmt: skip
         sports = [r for r in raw if r["task"] == "bbh_cot_fewshot_sports_understanding"]
         assert sports[0]["arguments"][0][0] == V040_SPORTS.format(input=real[0]["input"])
+
+
+def test_mtbench_answers_sample_as_gen_model_answer(tmp_path, bos_model, monkeypatch):
+    """fschat's gen_model_answer: HF generate's default top_k (50) when sampling, and one BOS
+    even when the chat template writes bos_token (Mistral's) and the text is tokenised with
+    special tokens."""
+    import shutil
+
+    from transformers import AutoTokenizer, GenerationMixin
+
+    from spin.eval import mtbench
+
+    model = tmp_path / "model"
+    shutil.copytree(bos_model, model)
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.chat_template = "{{ bos_token }}" + tok.chat_template
+    tok.save_pretrained(model)
+    sent: list[dict] = []
+    generate = GenerationMixin.generate
+
+    def record(self, input_ids=None, **kw):
+        first = [int(r[m.bool()][:2].tolist() == [tok.bos_token_id] * 2) for r, m
+                 in zip(input_ids, kw["attention_mask"], strict=True)]  # fmt: skip
+        sent.append({"top_k": kw.get("top_k"), "do_sample": kw.get("do_sample"),
+                     "double_bos": sum(first), "first": {int(r[m.bool()][0]) for r, m
+                     in zip(input_ids, kw["attention_mask"], strict=True)}})  # fmt: skip
+        return generate(self, input_ids=input_ids, **kw)
+
+    monkeypatch.setattr(GenerationMixin, "generate", record)
+    questions = [{"question_id": 81, "category": "writing", "turns": ["Write a poem.", "Shorter."]},
+                 {"question_id": 111, "category": "math", "turns": ["1 + 1?", "2 + 2?"]}]  # fmt: skip
+    answers = mtbench.generate_answers(str(model), questions, "m", max_new_tokens=4)
+    assert [len(a["choices"][0]["turns"]) for a in answers] == [2, 2]
+    assert len(sent) == 4  # two temperatures x two turns
+    for call in sent:
+        assert call["double_bos"] == 0 and call["first"] == {tok.bos_token_id}
+    assert {(c["do_sample"], c["top_k"]) for c in sent} == {(True, 50), (False, None)}
