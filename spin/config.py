@@ -120,6 +120,9 @@ class GenerationConfig:
     temperature: float = 0.0
     """0 = greedy (the paper's HF path); the later vLLM path used 1.0."""
     top_p: float = 1.0
+    top_k: int | None = None
+    """Sample from the k most likely tokens; None: no top-k cut. MT-Bench answers use 50,
+    HF generate's default, which fschat's gen_model_answer samples with."""
     batch_size: int = 8
     """Prompts per HF generate call (the paper: 8 per GPU)."""
     shard_size: int = 512
@@ -137,6 +140,8 @@ class GenerationConfig:
             )
         if self.temperature < 0:
             raise ConfigError("generation.temperature must be >= 0")
+        if self.top_k is not None and self.top_k < 1:
+            raise ConfigError(f"generation.top_k must be >= 1 or null, got {self.top_k}")
 
 
 @dataclass

@@ -26,7 +26,8 @@ def evaluate(
     data_dir: str | Path | None = None,
     limit: int | None = None,
     batch_size: int | str | None = None,
-    seed: int = 0,
+    seed: int | None = None,
+    tasks: list[str] | None = None,
     dtype: str | None = None,
     data_parallel_size: int = 1,
     tensor_parallel_size: int = 1,
@@ -45,6 +46,9 @@ def evaluate(
     suite: openllm-v1 | tspin-10 | spin-bbh | tiny | mt-bench.
     model_info: the schema's model block {"name", "method", "iteration", "base_model", "path"}.
     data_dir: run from a local copy of the data (see eval/README.md for the layout).
+    seed: None for lm-eval's default seeds (0 random, 1234 numpy and torch; MT-Bench: 0);
+        N seeds them all N. The few-shot seed is always lm-eval's 1234.
+    tasks: only these tasks of the suite (its benchmark names); the average is then None.
     judge: a spin.eval.judge.JudgeConfig for mt-bench (default: GPT-4 at OpenAI).
     """
     from spin.eval.results import check_model_info
@@ -54,27 +58,35 @@ def evaluate(
     if suite == MT_BENCH:
         from spin.eval.mtbench import evaluate_mtbench
 
+        if tasks:
+            from spin.errors import SpinError
+
+            raise SpinError("--tasks selects lm-eval tasks; mt-bench has none to select")
         return evaluate_mtbench(
-            model_path, output_dir, model_info=model, backend=backend, limit=limit, seed=seed,
+            model_path, output_dir, model_info=model, backend=backend, limit=limit,
+            seed=0 if seed is None else seed,
             judge=judge, mtbench_data=mtbench_data, max_new_tokens=max_new_tokens, yes=yes,
             batch_size=batch_size, dtype=dtype,
         )  # fmt: skip
     return _evaluate_lm_eval(
         suite, model_path, output_dir, model=model, backend=backend, data_dir=data_dir,
-        limit=limit, batch_size=batch_size, seed=seed, dtype=dtype,
+        limit=limit, batch_size=batch_size, seed=seed, tasks=tasks, dtype=dtype,
         data_parallel_size=data_parallel_size, tensor_parallel_size=tensor_parallel_size,
         gpu_memory_utilization=gpu_memory_utilization,
     )  # fmt: skip
 
 
 def _evaluate_lm_eval(suite_name: str, model_path: str, output_dir: str | Path, *, model: dict,
-                      data_dir, limit, seed, **run_kwargs) -> Path:  # fmt: skip
+                      data_dir, limit, seed, tasks, **run_kwargs) -> Path:  # fmt: skip
+    import sys
+
     from spin.errors import SpinError
     from spin.eval import data, harness, results
     from spin.eval.suites import load_suite, missing_requirements
     from spin.io import write_json, write_jsonl
 
-    suite = load_suite(suite_name)
+    full = load_suite(suite_name)
+    suite = full.select(tasks)
     missing = missing_requirements(suite)
     if missing:
         detail = "; ".join(f"{t}: {', '.join(m)}" for t, m in missing.items())
@@ -83,15 +95,20 @@ def _evaluate_lm_eval(suite_name: str, model_path: str, output_dir: str | Path, 
     if not Path(model_path).exists() and model_path.count("/") != 1:
         raise SpinError(f"model path not found: {model_path}")
     sources = data.sources(suite, data_dir)  # fails early, naming the missing local file
-    settings = harness.RunSettings(limit=limit, seed=seed, **run_kwargs)
+    warning = data.manifest_warning(suite, data_dir)
+    if warning:
+        print(f"spin eval: warning: {warning}", file=sys.stderr)
+    settings = harness.RunSettings(limit=limit, seed=seed, add_bos_token=suite.add_bos_token,
+                                   **run_kwargs)  # fmt: skip
     with data.nltk_resources(suite, data_dir) as nltk_found:
         start = time.time()
         raw = harness.run(suite, model_path, settings, data_dir)
         duration = time.time() - start
 
     output_dir = Path(output_dir)
-    tasks = results.tasks_from_lm_eval(suite, raw)
-    avg, avg_se = results.average(tasks)
+    scored = results.tasks_from_lm_eval(suite, raw)
+    # A subset's mean is no paper's number: leave the average out rather than mislabel it.
+    avg, avg_se = results.average(scored) if suite.tasks == full.tasks else (None, None)
     samples = results.samples_from_lm_eval(suite, raw)
     lm_samples = [{"task": sub, **s} for sub, rows in raw.get("samples", {}).items() for s in rows]
     write_jsonl(output_dir / f"{suite_name}.lm_eval_samples.jsonl", _jsonable(lm_samples))
@@ -102,8 +119,9 @@ def _evaluate_lm_eval(suite_name: str, model_path: str, output_dir: str | Path, 
 
     import lm_eval
 
-    prov = results.base_provenance(f"lm-eval {lm_eval.__version__}", seed=seed, duration_s=duration,
-                                   samples_file=f"{suite_name}.samples.jsonl")  # fmt: skip
+    seeds = settings.seeds()
+    prov = results.base_provenance(f"lm-eval {lm_eval.__version__}", seed=seeds["random_seed"],
+                                   duration_s=duration, samples_file=f"{suite_name}.samples.jsonl")  # fmt: skip
     subtasks = suite.subtasks()
     prov.update({
         "backend": settings.backend, "batch_size": settings.batch_size,
@@ -114,14 +132,19 @@ def _evaluate_lm_eval(suite_name: str, model_path: str, output_dir: str | Path, 
         "task_versions": {t: raw.get("versions", {}).get(t) for t in subtasks},
         "n_shot": {t: raw.get("n-shot", {}).get(t) for t in subtasks},
         "fewshot_seed": settings.fewshot_seed,
-        "random_seeds": {k: raw.get("config", {}).get(k) for k in ("random_seed", "numpy_seed", "torch_seed")},
-        "data": {"data_dir": str(data_dir) if data_dir else None, "sources": sources,
+        "random_seeds": {k: raw.get("config", {}).get(k, v) for k, v in seeds.items()
+                         if k != "fewshot_seed"},
+        "add_bos_token": suite.add_bos_token,
+        "stop_sequences": results.stop_sequences(raw, subtasks),
+        "tasks_selected": list(suite.tasks) if suite.tasks != full.tasks else None,
+        "data": {"data_dir": str(Path(data_dir).resolve()) if data_dir else None,
+                 "sources": sources, **({"warning": warning} if warning else {}),
                  **({"nltk_data": nltk_found} if nltk_found else {})},
         "lm_eval_results_file": f"{suite_name}.lm_eval.json",
         "lm_eval_samples_file": f"{suite_name}.lm_eval_samples.jsonl",
         "paper": suite.paper,
     })  # fmt: skip
-    out = {"schema": results.SCHEMA, "model": model, "suite": suite_name, "tasks": tasks,
+    out = {"schema": results.SCHEMA, "model": model, "suite": suite_name, "tasks": scored,
            "average": avg, "average_stderr": avg_se, "provenance": prov}  # fmt: skip
     return results.write(output_dir, suite_name, out, samples)
 

@@ -45,7 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per replica"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed Python's random, numpy and torch with N (default: lm-eval's "
+                        "0, 1234, 1234; MT-Bench 0); the few-shot seed stays lm-eval's 1234")  # fmt: skip
+    parser.add_argument("--tasks", default=None, metavar="NAME[,NAME...]",
+                        help="only these tasks of the suite (its benchmark names, e.g. "
+                        "--tasks bbh_causal_judgement,bbh_sports_understanding); no average")  # fmt: skip
     model = parser.add_argument_group("model block of the results file")
     model.add_argument("--model-name", default=None, help="default: the model folder's name")
     model.add_argument(
@@ -90,6 +95,15 @@ def _batch_size(value: str | None) -> int | str | None:
         raise SpinError(f"--batch-size '{value}': expected an integer or 'auto'") from None
 
 
+def _task_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise SpinError(f"--tasks '{value}': expected comma-separated task names")
+    return names
+
+
 def main(args: argparse.Namespace) -> int:
     from spin.eval.suites import MT_BENCH, load_suite, suite_names
 
@@ -112,6 +126,8 @@ def main(args: argparse.Namespace) -> int:
         raise SpinError(f"unexpected argument '{args.download_suite}'")
     if args.suite not in suite_names():
         load_suite(args.suite)  # raises with a did-you-mean hint
+    if args.tasks is not None and args.suite != MT_BENCH:
+        load_suite(args.suite).select(_task_list(args.tasks))  # before any model is fetched
     info = {"name": args.model_name, "method": args.method, "iteration": args.iteration,
             "base_model": args.base_model, "path": args.model}  # fmt: skip
     if args.suite == MT_BENCH:
@@ -136,7 +152,8 @@ def main(args: argparse.Namespace) -> int:
     path = evaluate(
         args.suite, model_path, args.output_dir, model_info=info, backend=args.backend,
         data_dir=args.data_dir, limit=args.limit, batch_size=_batch_size(args.batch_size),
-        seed=args.seed, dtype=args.dtype, data_parallel_size=args.data_parallel_size,
+        seed=args.seed, tasks=_task_list(args.tasks), dtype=args.dtype,
+        data_parallel_size=args.data_parallel_size,
         tensor_parallel_size=args.tensor_parallel_size, judge=judge, mtbench_data=args.mtbench_data,
         max_new_tokens=args.max_new_tokens, yes=args.yes,
     )  # fmt: skip
@@ -168,7 +185,8 @@ def _judge_answers(args: argparse.Namespace, info: dict, judge) -> int:
         raise SpinError(f"{args.answers}: no answers")
     info["name"] = info["name"] or first[0]["model_id"]
     info["path"] = info["path"] or str(args.answers)
-    path = evaluate_mtbench(None, args.output_dir, model_info=info, limit=args.limit, seed=args.seed,
+    seed = 0 if args.seed is None else args.seed
+    path = evaluate_mtbench(None, args.output_dir, model_info=info, limit=args.limit, seed=seed,
                             judge=judge, mtbench_data=args.mtbench_data, yes=args.yes,
                             answers_file=args.answers)  # fmt: skip
     _print_summary(path)

@@ -77,15 +77,36 @@ def overrides(subtask: str, data_dir: str | Path | None) -> dict:
 
 
 def sources(suite: Suite, data_dir: str | Path | None) -> dict[str, dict]:
-    """Per subtask: where its data was read from (recorded in the results' provenance)."""
+    """Per subtask: where its data was read from (recorded in the results' provenance).
+
+    A local copy is recorded file by file, as the resolved path and its sha256, so a
+    results file names the exact bytes it was scored on.
+    """
+    from spin.io import sha256_file
+
     out = {}
     for sub in suite.subtasks():
         spec = dataset_spec(sub)
         if data_dir is not None:
-            out[sub] = {"local": local_files(sub, data_dir)["data_files"]}
+            files = local_files(sub, data_dir)["data_files"]
+            out[sub] = {"local": {split: {"path": str(Path(f).resolve()), "sha256": sha256_file(f)}
+                                  for split, f in files.items()}}  # fmt: skip
         else:
             out[sub] = {k: spec.get(k) for k in ("hub", "name", "revision")}
     return out
+
+
+def manifest_warning(suite: Suite, data_dir: str | Path | None) -> str | None:
+    """A warning when a local copy of Hub data has no DIR/MANIFEST.json (written by
+    `spin eval download`): its files' sha256s are recorded, but not which Hub revision
+    they came from. Data that exists only locally (the tiny suite's) needs none."""
+    if data_dir is None or (Path(data_dir) / "MANIFEST.json").is_file():
+        return None
+    if all(dataset_spec(sub).get("hub") is None for sub in suite.subtasks()):
+        return None
+    return (f"{data_dir}: no MANIFEST.json, so the Hub revision of this local copy is unknown "
+            f"(its files' sha256s are recorded); `spin eval download {suite.name} --data-dir "
+            "DIR` writes one")  # fmt: skip
 
 
 @contextlib.contextmanager

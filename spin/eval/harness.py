@@ -20,9 +20,12 @@ from spin.eval.data import overrides
 from spin.eval.suites import Suite, eval_dir
 
 BACKENDS = ("hf", "vllm")
-FEWSHOT_SEED = (
-    1234  # lm-eval's default few-shot sampler seed, kept so few-shot sets match the harness's
-)
+# lm-eval 0.4.13's simple_evaluate defaults (random, numpy, torch, few-shot), as its CLI's
+# `--seed 0,1234,1234,1234`. `--seed N` sets the first three, as lm-eval's `--seed N` does,
+# but never the few-shot seed: v0.4.0 (46c7966) hard-coded 1234 for the few-shot sampler,
+# and another seed changes the paper's few-shot examples.
+DEFAULT_SEEDS = {"random_seed": 0, "numpy_seed": 1234, "torch_seed": 1234}
+FEWSHOT_SEED = 1234
 
 
 @dataclass
@@ -34,8 +37,11 @@ class RunSettings:
     dtype: str | None = None
     device: str | None = None
     limit: int | None = None
-    seed: int = 0
+    seed: int | None = None
+    """None: lm-eval's default seeds (DEFAULT_SEEDS); N: random, numpy and torch seeded N."""
     fewshot_seed: int = FEWSHOT_SEED
+    add_bos_token: bool | None = None
+    """The suite's BOS setting, passed to lm-eval's model as `add_bos_token`."""
     gpu_memory_utilization: float | None = None
     data_parallel_size: int = 1
     tensor_parallel_size: int = 1
@@ -55,6 +61,12 @@ class RunSettings:
             self.gpu_memory_utilization = 0.9 if cuda else 0.2
         return self
 
+    def seeds(self) -> dict[str, int]:
+        """The seeds handed to simple_evaluate (and recorded in provenance)."""
+        if self.seed is None:
+            return {**DEFAULT_SEEDS, "fewshot_seed": self.fewshot_seed}
+        return {k: self.seed for k in DEFAULT_SEEDS} | {"fewshot_seed": self.fewshot_seed}
+
 
 def _cuda_available() -> bool:
     try:
@@ -70,7 +82,8 @@ def group_config(suite: Suite, data_dir: str | Path | None) -> dict:
     members = []
     for spec in suite.tasks.values():
         for sub in spec.subtasks:
-            members.append({"task": sub, "num_fewshot": spec.shots, **overrides(sub, data_dir)})
+            members.append({"task": sub, "num_fewshot": spec.shots, **spec.lm_eval_overrides,
+                            **overrides(sub, data_dir)})  # fmt: skip
     return {"group": suite.group, "task": members, "metadata": {"version": 1.0}}
 
 
@@ -88,13 +101,16 @@ def task_dirs(suite: Suite) -> list[str]:
 
 def model_args(model_path: str, settings: RunSettings) -> dict[str, Any]:
     args: dict[str, Any] = {"pretrained": str(model_path), "dtype": settings.dtype}
+    if settings.add_bos_token is not None:  # both HFLM and VLLM take it; None: the tokenizer's
+        args["add_bos_token"] = settings.add_bos_token
     if settings.backend == "vllm":
         args.update(
             gpu_memory_utilization=settings.gpu_memory_utilization,
             data_parallel_size=settings.data_parallel_size,
             tensor_parallel_size=settings.tensor_parallel_size,
-            seed=settings.seed,
         )
+        if settings.seed is not None:  # else lm-eval's VLLM default (1234)
+            args["seed"] = settings.seed
     args.update(settings.model_args)
     return args
 
@@ -124,10 +140,7 @@ def run(suite: Suite, model_path: str, settings: RunSettings, data_dir: str | Pa
                 limit=settings.limit,
                 log_samples=True,
                 apply_chat_template=suite.apply_chat_template,
-                random_seed=settings.seed,
-                numpy_random_seed=settings.seed,
-                torch_random_seed=settings.seed,
-                fewshot_random_seed=settings.fewshot_seed,
+                **_seed_kwargs(settings.seeds()),
                 **kwargs,
             )
         finally:
@@ -135,6 +148,11 @@ def run(suite: Suite, model_path: str, settings: RunSettings, data_dir: str | Pa
     if results is None:  # only non-zero ranks return None under accelerate
         raise SpinError("lm-eval returned no results (not the main process?)")
     return results
+
+
+def _seed_kwargs(seeds: dict[str, int]) -> dict[str, int]:
+    return {"random_seed": seeds["random_seed"], "numpy_random_seed": seeds["numpy_seed"],
+            "torch_random_seed": seeds["torch_seed"], "fewshot_random_seed": seeds["fewshot_seed"]}  # fmt: skip
 
 
 def _release_memory() -> None:

@@ -117,7 +117,8 @@ def generate_answers(model_path: str, questions: list[dict], model_id: str, *, b
     cfg = GenerationConfig(
         backend="vllm" if backend == "vllm" else "transformers", prompt_format="chat",
         max_new_tokens=max_new_tokens or int(manifest()["max_new_tokens"]), temperature=0.0,
-        batch_size=batch_size or 8, gpu_memory_utilization=0.9 if cuda else 0.2,
+        top_k=int(manifest()["top_k"]), batch_size=batch_size or 8,
+        gpu_memory_utilization=0.9 if cuda else 0.2,
     )  # fmt: skip
     engine = load_backend(
         model_path, cfg, dtype=dtype or ("bfloat16" if cuda else "float32"), seed=seed
@@ -135,8 +136,8 @@ def generate_answers(model_path: str, questions: list[dict], model_id: str, *, b
                     if k < t:
                         conv.append({"role": "assistant", "content": turns[q["question_id"]][k]})
                 texts.append(
-                    tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
-                )
+                    single_bos(tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True), tok)
+                )  # fmt: skip
             outs = engine.generate(texts, [seed + 1000 * t + q["question_id"] for q in group])
             for q, o in zip(group, outs, strict=True):
                 turns[q["question_id"]].append(o.strip())
@@ -157,6 +158,21 @@ def _fingerprint(model_path: str) -> dict:
     files = sorted(p for p in path.resolve().iterdir() if p.is_file())
     return {"path": str(path.resolve()),
             "files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]}  # fmt: skip
+
+
+def single_bos(text: str, tok) -> str:
+    """The prompt text without its leading BOS when the tokenizer adds one anyway.
+
+    Both backends tokenise the rendered text with special tokens (as gen_model_answer does
+    with its own prompt, which holds no BOS), so a template that writes `bos_token` (Mistral's)
+    would give two. Strip the text's only when tokenising it really gives BOS twice."""
+    bos = tok.bos_token
+    if not bos or not text.startswith(bos):
+        return text
+    ids = tok(text).input_ids
+    if len(ids) > 1 and ids[0] == ids[1] == tok.bos_token_id:
+        return text[len(bos) :]
+    return text
 
 
 def _cuda() -> bool:
@@ -237,7 +253,8 @@ def evaluate_mtbench(model_path: str | None, output_dir: str | Path, *, model_in
     else:
         model_id = model_id_for(model_info["name"])
         gen = {"backend": backend, "max_new_tokens": max_new_tokens or manifest()["max_new_tokens"],
-               "temperatures": manifest()["temperatures"], "prompt": "the model's chat template"}  # fmt: skip
+               "temperatures": manifest()["temperatures"], "top_k": manifest()["top_k"],
+               "prompt": "the model's chat template, one BOS"}  # fmt: skip
         # keyed by everything that determines the answers: another model, setting or question
         # set into the same folder generates its own file instead of reusing this one's
         key = sha256_json({"model": _fingerprint(str(model_path)), "model_id": model_id, "seed": seed,

@@ -119,8 +119,9 @@ def _rounded(value: float, se: float | None) -> dict:
 def tasks_from_lm_eval(suite: Suite, raw: dict) -> dict[str, dict]:
     """The schema's `tasks` block from lm-eval's results dict.
 
-    Size-weighted tasks also carry `unweighted`, the plain mean of their subtasks: the
-    sources differ on which one a paper number is (see eval/README.md, tspin-10).
+    Tasks of several subtasks carry the other mean beside the value: `unweighted` (the
+    plain mean of the subtasks) for size-weighted ones, `weighted` (the size-weighted mean)
+    for plain means; the sources differ on which one a paper number is (eval/README.md).
     """
     tasks = {}
     for spec in suite.tasks.values():
@@ -133,8 +134,13 @@ def tasks_from_lm_eval(suite: Suite, raw: dict) -> dict[str, dict]:
         if len(spec.subtasks) > 1:
             entry["aggregate"] = spec.aggregate
             entry["subtasks"] = parts
+            # The other mean beside the value: papers differ on which one they report.
             if spec.aggregate == "size_weighted":
                 entry["unweighted"] = _rounded(*_value(spec, raw, "mean")[:2])
+            else:
+                entry["weighted"] = _rounded(*_value(spec, raw, "size_weighted")[:2])
+        if spec.note:
+            entry["note"] = spec.note
         for ref in spec.also:
             entry.setdefault("also", {})[ref.key] = _rounded(*_combine(spec, raw, ref)[:2])
         tasks[spec.name] = entry
@@ -167,6 +173,47 @@ def average(tasks: dict[str, dict]) -> tuple[float, float | None]:
         [t["value"] for t in tasks.values()], [t.get("stderr") for t in tasks.values()]
     )
     return round(value, 4), (None if se is None else round(se, 4))
+
+
+def stop_sequences(raw: dict, subtasks: list[str]) -> dict[str, list[str] | None]:
+    """Per subtask, the stop sequences lm-eval generated with (None: not a generation task)."""
+    configs = raw.get("configs", {})
+    out = {}
+    for sub in subtasks:
+        gen = configs.get(sub, {}).get("generation_kwargs") or {}
+        until = gen.get("until")
+        out[sub] = [until] if isinstance(until, str) else until
+    return out
+
+
+def validate_provenance(prov: dict, path: str | Path) -> None:
+    """Check the optional provenance keys spin-results/1 defines for lm-eval suites
+    (older files without them stay valid): add_bos_token, stop_sequences, the seeds and
+    each local data file's sha256."""
+    import re
+
+    from spin.errors import DataError
+
+    bos = prov.get("add_bos_token")
+    if bos is not None and not isinstance(bos, bool):
+        raise DataError(path, f"must be true, false or null, got {bos!r}",
+                        field="provenance.add_bos_token")  # fmt: skip
+    for sub, until in (prov.get("stop_sequences") or {}).items():
+        if until is not None and not (
+            isinstance(until, list) and all(isinstance(u, str) for u in until)
+        ):
+            raise DataError(path, f"must be a list of strings or null, got {until!r}",
+                            field=f"provenance.stop_sequences.{sub}")  # fmt: skip
+    for name, seed in (prov.get("random_seeds") or {}).items():
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise DataError(path, f"must be an integer or null, got {seed!r}",
+                            field=f"provenance.random_seeds.{name}")  # fmt: skip
+    data = prov.get("data") or {}
+    for sub, src in (data.get("sources") or {}).items() if isinstance(data, dict) else ():
+        for split, f in (src.get("local") or {}).items() if isinstance(src, dict) else ():
+            if isinstance(f, dict) and not re.fullmatch(r"[0-9a-f]{64}", str(f.get("sha256"))):
+                raise DataError(path, f"not a sha256: {f.get('sha256')!r}",
+                                field=f"provenance.data.sources.{sub}.local.{split}.sha256")  # fmt: skip
 
 
 def base_provenance(harness: str, *, seed: int, duration_s: float, samples_file: str) -> dict:

@@ -8,7 +8,7 @@ single source of truth; eval/README.md explains every mapping.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from spin.errors import ConfigError, SpinError, nearest
@@ -62,6 +62,12 @@ class TaskSpec:
     prompt- and instruction-level strict accuracy); `primary` is the first of them."""
     nltk_data: tuple[str, ...] = ()
     """nltk resources the task's scoring loads (IFEval: tokenizers/punkt_tab)."""
+    note: str | None = None
+    """Written beside the value in results: what the number is where the name does not say
+    (MATH: which exact_match)."""
+    lm_eval_overrides: dict = field(default_factory=dict, hash=False, compare=False)
+    """Task-config keys set on every subtask's group member, to run the task as the paper's
+    harness did (GSM8K's v0.4.0 stop sequences, BBH sports_understanding's v0.4.0 shots)."""
 
     @property
     def metric_label(self) -> str:
@@ -77,6 +83,9 @@ class Suite:
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     lm_eval_dirs: tuple[str, ...] = ()
     """lm-eval task folders to index (all of lm_eval/tasks takes ~40 s to index)."""
+    add_bos_token: bool | None = None
+    """Passed to lm-eval's hf and vllm models: False never prepends BOS (lm-eval v0.4.0, the
+    SPIN paper's harness), True always does, None leaves it to the tokenizer (0.4.13's default)."""
 
     @property
     def group(self) -> str:
@@ -88,6 +97,19 @@ class Suite:
 
     def nltk_data(self) -> list[str]:
         return sorted({r for t in self.tasks.values() for r in t.nltk_data})
+
+    def select(self, names: list[str] | None) -> Suite:
+        """The suite restricted to some of its tasks (`--tasks`), in the suite's order."""
+        if not names:
+            return self
+        unknown = [n for n in names if n not in self.tasks]
+        if unknown:
+            raise SpinError(
+                f"--tasks: '{unknown[0]}' is not a task of suite {self.name}"
+                f"{nearest(unknown[0], list(self.tasks))}; its tasks: {', '.join(self.tasks)}"
+            )
+        kept = {n: t for n, t in self.tasks.items() if n in names}
+        return replace(self, tasks=kept)
 
 
 def suite_names() -> list[str]:
@@ -124,13 +146,19 @@ def load_suite(name: str) -> Suite:
             reported_metric=t.get("reported_metric"),
             requires=tuple(t.get("requires", [])),
             nltk_data=tuple(t.get("nltk_data", [])),
+            note=t.get("note"),
+            lm_eval_overrides=dict(t.get("lm_eval_overrides") or {}),
         )
+    bos = raw.get("add_bos_token")
+    if bos not in (True, False, None):
+        raise ConfigError(f"{path}: add_bos_token must be true, false or null, got {bos!r}")
     return Suite(
         raw["suite"],
         raw.get("paper", ""),
         bool(raw.get("apply_chat_template")),
         tasks,
         tuple(raw.get("lm_eval_dirs", [])),
+        bos,
     )
 
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import torch
-from transformers import LogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
+from transformers import (
+    LogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from spin.config import GenerationConfig
 
@@ -13,16 +18,19 @@ class RecordSampler(LogitsProcessor):
 
     `model.generate(do_sample=True)` draws all rows from the global RNG, so a record's response
     would depend on which records share its batch, and a resume that re-cuts the batches would
-    change it. This processor applies the same warpers as HF sampling (temperature, then top-p),
+    change it. This processor applies HF sampling's warpers in its order (temperature, top-k,
+    top-p),
     draws the next token per row, and returns scores whose argmax is that token, so greedy
     `generate` stays batched while the randomness follows the record.
     """
 
-    def __init__(self, seeds: list[int], temperature: float, top_p: float):
+    def __init__(self, seeds: list[int], temperature: float, top_p: float, top_k: int | None):
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.warpers = []
         if temperature != 1.0:
             self.warpers.append(TemperatureLogitsWarper(temperature))
+        if top_k is not None:
+            self.warpers.append(TopKLogitsWarper(top_k=top_k, min_tokens_to_keep=1))
         if top_p < 1.0:
             self.warpers.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
 
@@ -73,7 +81,14 @@ class HFBackend:
             batch = texts[b : b + self.cfg.batch_size]
             enc = self.tokenizer(batch, return_tensors="pt", padding=True).to(self.device)
             processors = (
-                [RecordSampler(seeds[b : b + len(batch)], self.cfg.temperature, self.cfg.top_p)]
+                [
+                    RecordSampler(
+                        seeds[b : b + len(batch)],
+                        self.cfg.temperature,
+                        self.cfg.top_p,
+                        self.cfg.top_k,
+                    )
+                ]
                 if sample
                 else []
             )

@@ -32,6 +32,7 @@ class VLLMBackend:
             SamplingParams(
                 temperature=self.cfg.temperature,
                 top_p=self.cfg.top_p,
+                top_k=self.cfg.top_k or 0,  # 0: no top-k cut
                 max_tokens=self.cfg.max_new_tokens,
                 seed=s,
             )

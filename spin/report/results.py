@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from spin.errors import DataError
+from spin.eval.results import validate_provenance
 
 RESULTS_SCHEMA = "spin-results/1"
 DYNAMICS_SCHEMA = "spin-dynamics/1"
@@ -106,6 +107,7 @@ def validate_results(obj: Any, path: str | Path) -> dict:
     prov = obj.get("provenance", {})
     if not isinstance(prov, dict):
         raise DataError(path, "not an object", field="provenance")
+    validate_provenance(prov, path)
     return {**obj, "_path": str(path)}
 
 

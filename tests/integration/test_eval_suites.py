@@ -101,11 +101,19 @@ def test_openllm_v1_suite_on_local_copies(tmp_path, tiny_model):
     assert len(subs) == 57 and tasks["mmlu"]["value"] == pytest.approx(
         sum(s["value"] for s in subs.values()) / 57, abs=1e-3
     )
-    # GSM8K: flexible-extract is the value, strict-match is recorded beside it.
-    assert (
-        tasks["gsm8k"]["filter"] == "flexible-extract"
-        and "exact_match,strict-match" in tasks["gsm8k"]["also"]
+    # ... and records the size-weighted mean (lm-eval's mmlu group) beside it.
+    n = {k: s["n"] for k, s in subs.items()}
+    assert tasks["mmlu"]["weighted"]["value"] == pytest.approx(
+        sum(s["value"] * n[k] for k, s in subs.items()) / sum(n.values()), abs=1e-3
     )
+    # GSM8K: strict-match (v0.4.0's get-answer) is the value, flexible-extract beside it.
+    assert (
+        tasks["gsm8k"]["filter"] == "strict-match"
+        and "exact_match,flexible-extract" in tasks["gsm8k"]["also"]
+    )
+    assert res["provenance"]["add_bos_token"] is False
+    assert res["provenance"]["stop_sequences"]["gsm8k"] == ["\n\n", "Question:"]
+    assert res["provenance"]["stop_sequences"]["arc_challenge"] is None
     assert res["average"] == pytest.approx(sum(t["value"] for t in tasks.values()) / 6, abs=1e-3)
     assert (
         all(t["stderr"] is not None for t in tasks.values()) and res["average_stderr"] is not None
@@ -116,7 +124,7 @@ def test_openllm_v1_suite_on_local_copies(tmp_path, tiny_model):
         == len(samples)
         == 3 + 3 + 3 + 114 + 2 + 2
     )
-    assert all(s["filter"] == "flexible-extract" for s in samples if s["task"] == "gsm8k")
+    assert all(s["filter"] == "strict-match" for s in samples if s["task"] == "gsm8k")
 
 
 def test_spin_bbh_suite_on_local_copies(tmp_path, tiny_model):
@@ -186,12 +194,21 @@ def test_tspin10_suite_on_local_copies(tmp_path, tiny_model):
     }  # fmt: skip
     assert len(tasks["bbh"]["subtasks"]) == 24 and len(tasks["math"]["subtasks"]) == 7
     # Size-weighted groups (lm-eval's leaderboard groups), plain mean for MMLU and the average.
-    for name in ("bbh", "math", "musr", "gpqa"):
+    for name in ("bbh", "math", "musr", "gpqa", "mmlu"):
         subs = tasks[name]["subtasks"].values()
         assert tasks[name]["aggregate"] == "size_weighted"
         assert tasks[name]["value"] == pytest.approx(
             sum(s["value"] * s["n"] for s in subs) / sum(s["n"] for s in subs), abs=1e-3
         )
+    # MMLU's plain mean of 57 (SPIN's table) beside the weighted value (T-SPIN's).
+    mmlu = tasks["mmlu"]["subtasks"].values()
+    assert tasks["mmlu"]["unweighted"]["value"] == pytest.approx(
+        sum(s["value"] for s in mmlu) / 57, abs=1e-3
+    )
+    # MATH: the value is exact_match (math_verify in 0.4.13), the minerva check beside it.
+    assert "math_verify" in tasks["math"]["note"]
+    assert "exact_match_original,none" in tasks["math"]["also"]
+    assert tasks["gsm8k"]["filter"] == "strict-match" and res["provenance"]["add_bos_token"] is None
     assert res["average"] == pytest.approx(sum(t["value"] for t in tasks.values()) / 10, abs=1e-3)
     assert res["provenance"]["n_shot"]["leaderboard_math_algebra_hard"] == 4
     assert res["provenance"]["data"]["nltk_data"]["tokenizers/punkt_tab"].startswith(

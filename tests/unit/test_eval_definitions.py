@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 from pathlib import Path
 
@@ -213,3 +214,106 @@ def test_revision_fetches_the_hub_id_at_that_commit(tmp_path, monkeypatch):
     assert _resolve_model("org/m", None, info) == "org/m"  # no revision: lm-eval resolves it
     with pytest.raises(SpinError, match="local folder"):
         _resolve_model(str(tmp_path), "abc", {})
+
+
+def test_tasks_selects_part_of_a_suite_and_names_the_allowed_ones():
+    suite = load_suite("spin-bbh")
+    part = suite.select(["bbh_sports_understanding", "bbh_causal_judgement"])
+    assert list(part.tasks) == ["bbh_causal_judgement", "bbh_sports_understanding"]
+    assert part.subtasks() == [
+        "bbh_cot_fewshot_causal_judgement",
+        "bbh_cot_fewshot_sports_understanding",
+    ]
+    assert suite.select(None) is suite
+    with pytest.raises(SpinError, match="'bbh_sport'.*bbh_sports_understanding.*openbookqa"):
+        suite.select(["bbh_sport"])
+
+
+def test_spin_bbh_bbh_tasks_need_no_openbookqa_copy(tmp_path):
+    (tmp_path / "bbh").mkdir()
+    for t in ("causal_judgement", "formal_fallacies", "sports_understanding"):
+        (tmp_path / "bbh" / f"{t}.json").write_text('{"examples": []}')
+    with pytest.raises(DataError, match="openbookqa"):
+        data.sources(load_suite("spin-bbh"), tmp_path)
+    part = load_suite("spin-bbh").select(["bbh_causal_judgement"])
+    src = data.sources(part, tmp_path)["bbh_cot_fewshot_causal_judgement"]["local"]["test"]
+    assert src["path"] == str((tmp_path / "bbh" / "causal_judgement.json").resolve())
+    assert src["sha256"] == hashlib.sha256(b'{"examples": []}').hexdigest()
+
+
+def test_manifest_warning_only_for_local_copies_of_hub_data(tmp_path):
+    assert "MANIFEST.json" in data.manifest_warning(load_suite("spin-bbh"), tmp_path)
+    assert data.manifest_warning(load_suite("spin-bbh"), None) is None
+    assert data.manifest_warning(load_suite("tiny"), tmp_path) is None  # written by the pipeline
+    (tmp_path / "MANIFEST.json").write_text("{}")
+    assert data.manifest_warning(load_suite("spin-bbh"), tmp_path) is None
+
+
+def test_bos_setting_per_suite_reaches_both_backends():
+    assert load_suite("openllm-v1").add_bos_token is False
+    assert load_suite("spin-bbh").add_bos_token is False
+    assert load_suite("tspin-10").add_bos_token is None and load_suite("tiny").add_bos_token is None
+    for backend in ("hf", "vllm"):
+        off = harness.RunSettings(backend=backend, add_bos_token=False).resolve()
+        assert harness.model_args("m", off)["add_bos_token"] is False
+        assert "add_bos_token" not in harness.model_args(
+            "m", harness.RunSettings(backend=backend).resolve()
+        )
+
+
+def test_seeds_default_to_lm_evals_and_never_move_the_fewshot_seed():
+    from lm_eval.defaults import DEFAULT_OTHER_SEED, DEFAULT_RANDOM_SEED
+
+    default = harness.RunSettings().seeds()
+    assert default == {"random_seed": DEFAULT_RANDOM_SEED, "numpy_seed": DEFAULT_OTHER_SEED,
+                       "torch_seed": DEFAULT_OTHER_SEED, "fewshot_seed": DEFAULT_OTHER_SEED}  # fmt: skip
+    assert harness.RunSettings(seed=7).seeds() == {
+        "random_seed": 7, "numpy_seed": 7, "torch_seed": 7, "fewshot_seed": 1234
+    }  # fmt: skip
+    vllm = harness.RunSettings(backend="vllm").resolve()
+    assert "seed" not in harness.model_args("m", vllm)  # lm-eval's VLLM default, 1234
+
+
+def test_gsm8k_and_sports_run_with_the_paper_harness_overrides():
+    gsm = load_suite("openllm-v1").tasks["gsm8k"]
+    assert gsm.lm_eval_overrides["generation_kwargs"]["until"] == ["\n\n", "Question:"]
+    member = harness.group_config(load_suite("openllm-v1").select(["gsm8k"]), None)["task"][0]
+    assert member["generation_kwargs"]["until"] == ["\n\n", "Question:"]
+    assert member["dataset_kwargs"] == {"revision": "740312add88f781978c0658806c59bc2815b9866"}
+    sports = load_suite("spin-bbh").tasks["bbh_sports_understanding"].lm_eval_overrides
+    assert sports["fewshot_config"]["doc_to_text"].endswith("step by step. ")
+
+
+def test_results_validator_checks_the_new_provenance_keys(tmp_path):
+    from spin.report.results import validate_results
+
+    base = {"schema": "spin-results/1", "suite": "s", "tasks": {"t": {"value": 1.0}},
+            "model": {"name": "m", "method": "sft", "base_model": "b"}}  # fmt: skip
+    good = {"add_bos_token": False, "stop_sequences": {"gsm8k": ["\n\n"], "arc": None},
+            "random_seeds": {"numpy_seed": 1234},
+            "data": {"sources": {"gsm8k": {"local": {"test": {"path": "/x", "sha256": "a" * 64}}}}}}  # fmt: skip
+    validate_results({**base, "provenance": good}, tmp_path / "r.json")
+    validate_results({**base, "provenance": {}}, tmp_path / "r.json")  # older files stay valid
+    for bad, field in (({"add_bos_token": "no"}, "add_bos_token"),
+                       ({"stop_sequences": {"gsm8k": "\n\n"}}, "stop_sequences.gsm8k"),
+                       ({"data": {"sources": {"g": {"local": {"test": {"sha256": "x"}}}}}}, "sha256")):  # fmt: skip
+        with pytest.raises(DataError, match=field):
+            validate_results({**base, "provenance": bad}, tmp_path / "r.json")
+
+
+def test_mtbench_prompt_keeps_one_bos():
+    class Tok:
+        """Reads '<s>' in the text as BOS (id 1); adds one itself when `adds_bos`."""
+
+        bos_token, bos_token_id = "<s>", 1
+
+        def __init__(self, adds_bos: bool):
+            self.adds_bos = adds_bos
+
+        def __call__(self, text):
+            ids = [1] * self.adds_bos + [1] * text.startswith("<s>") + [5]
+            return type("Enc", (), {"input_ids": ids})()
+
+    assert mtbench.single_bos("<s>[INST] hi [/INST]", Tok(True)) == "[INST] hi [/INST]"
+    assert mtbench.single_bos("<s>[INST] hi [/INST]", Tok(False)) == "<s>[INST] hi [/INST]"
+    assert mtbench.single_bos("<|user|>\nhi", Tok(True)) == "<|user|>\nhi"
