@@ -3,12 +3,44 @@
 from __future__ import annotations
 
 import torch
+from transformers import LogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
 
 from spin.config import GenerationConfig
 
 
+class RecordSampler(LogitsProcessor):
+    """Samples each row with its own torch.Generator, seeded by its record alone.
+
+    `model.generate(do_sample=True)` draws all rows from the global RNG, so a record's response
+    would depend on which records share its batch, and a resume that re-cuts the batches would
+    change it. This processor applies the same warpers as HF sampling (temperature, then top-p),
+    draws the next token per row, and returns scores whose argmax is that token, so greedy
+    `generate` stays batched while the randomness follows the record.
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float):
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.warpers = []
+        if temperature != 1.0:
+            self.warpers.append(TemperatureLogitsWarper(temperature))
+        if top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
+        for warper in self.warpers:
+            scores = warper(input_ids, scores)
+        probs = torch.softmax(scores.float(), dim=-1).cpu()
+        picks = [
+            torch.multinomial(p, 1, generator=g)
+            for p, g in zip(probs, self.generators, strict=True)
+        ]
+        chosen = torch.full_like(scores, float("-inf"))
+        chosen.scatter_(1, torch.cat(picks).to(scores.device).unsqueeze(1), 0.0)
+        return chosen
+
+
 class HFBackend:
-    """Batched `model.generate`; greedy when temperature is 0."""
+    """Batched `model.generate`; greedy when temperature is 0, else sampled per record."""
 
     def __init__(
         self,
@@ -34,21 +66,25 @@ class HFBackend:
 
     @torch.no_grad()
     def generate(self, texts: list[str], seeds: list[int]) -> list[str]:
+        """One response per text; `seeds[i]` alone determines text i's sampling."""
         out: list[str] = []
         sample = self.cfg.temperature > 0
         for b in range(0, len(texts), self.cfg.batch_size):
             batch = texts[b : b + self.cfg.batch_size]
-            # One seed per batch (its first record's): HF sampling has no per-row generator,
-            # and batches are fixed by the record order, so resume stays reproducible.
-            torch.manual_seed(seeds[b])
             enc = self.tokenizer(batch, return_tensors="pt", padding=True).to(self.device)
+            processors = (
+                [RecordSampler(seeds[b : b + len(batch)], self.cfg.temperature, self.cfg.top_p)]
+                if sample
+                else []
+            )
             gen = self.model.generate(
                 **enc,
                 max_new_tokens=self.cfg.max_new_tokens,
-                do_sample=sample,
-                temperature=self.cfg.temperature if sample else None,
-                top_p=self.cfg.top_p if sample else None,
+                do_sample=False,  # sampling, when asked, is RecordSampler's argmax
+                temperature=None,
+                top_p=None,
                 top_k=None,
+                logits_processor=processors,
                 pad_token_id=self.tokenizer.pad_token_id,
             )
             new = gen[:, enc["input_ids"].shape[1] :]

@@ -53,6 +53,27 @@ def test_hf_generation_resumes_without_duplicates(tiny_model_dir, prompts, tmp_p
     assert all("generated" in r and r["real"] for r in read_jsonl(full))
 
 
+def test_sampled_resume_from_a_partial_shard_is_byte_identical(tiny_model_dir, prompts, tmp_path):
+    """A kill mid-shard re-cuts the batches from the resume point: each record's sample must
+    depend on (seed, idx) alone, not on the records that share its batch."""
+    from spin.generate import generate_file
+
+    backend, cfg = _hf(tiny_model_dir, temperature=1.0, top_p=0.9)
+    full = tmp_path / "full.jsonl"
+    generate_file(backend, backend.tokenizer, prompts, full, cfg, seed=5, progress=False)
+    lines = full.read_text().splitlines(keepends=True)
+    part = tmp_path / "part.jsonl"
+    part.write_text("".join(lines[:5]) + lines[5][:9])  # 5 records kept, a torn 6th
+    assert (
+        generate_file(backend, backend.tokenizer, prompts, part, cfg, seed=5, progress=False) == 15
+    )
+    assert part.read_bytes() == full.read_bytes()
+    # and the sampling is really seeded: another seed gives other responses
+    other = tmp_path / "other.jsonl"
+    generate_file(backend, backend.tokenizer, prompts, other, cfg, seed=6, progress=False)
+    assert [r["generated"] for r in read_jsonl(other)] != [r["generated"] for r in read_jsonl(full)]
+
+
 def test_greedy_is_deterministic_and_shards_partition(tiny_model_dir, prompts, tmp_path):
     from spin.generate import generate_file
 
