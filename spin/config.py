@@ -91,6 +91,9 @@ class DataConfig:
     pitfalls: replication/PINS.md."""
     families: list[str] = field(default_factory=list)
     """Tiny preset only: task families to generate (empty = all)."""
+    seed: int | None = None
+    """Tiny preset only: seeds the generated items and their split (None = the experiment's
+    seed). Fixed, every seed of a study shares the data, so it can share one θ0."""
     prompts_from_sft: bool = False
     """Tiny preset only: draw SPIN's prompts from the SFT part instead of a disjoint part, as
     the paper's 50k SPIN prompts are conversations its SFT model was trained on; continued

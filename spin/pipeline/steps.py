@@ -39,6 +39,7 @@ def prepare(ctx: StageContext) -> dict:
     if data.source == "tiny":
         from spin.tiny.tasks import make_items, split_items
 
+        seed = seed if data.seed is None else data.seed
         num_spin = 0 if data.prompts_from_sft else data.num_prompts
         items = make_items(data.num_sft + num_spin + data.num_eval, seed, data.families or None)
         parts = split_items(

@@ -39,3 +39,15 @@ def test_prompts_from_sft_are_sft_items_and_eval_stays_unseen(tmp_path):
 def test_prompts_from_sft_needs_enough_sft_items():
     with pytest.raises(ConfigError, match="num_prompts .* must be between 1 and num_sft"):
         DataConfig(source="tiny", num_sft=10, num_prompts=20, prompts_from_sft=True)
+
+
+def test_data_seed_fixes_the_items_whatever_the_experiment_seed(tmp_path):
+    def prepare(run_seed: int, data_seed: int | None) -> dict:
+        cfg = DataConfig(source="tiny", num_sft=30, num_prompts=10, num_eval=10, seed=data_seed)
+        stage = Stage("prepare", "prepare", {"data": asdict(cfg), "seed": run_seed}, steps.prepare)
+        out = tmp_path / f"{run_seed}-{data_seed}"
+        steps.prepare(StageContext(stage, out, {}, run_seed))
+        return {n: read_jsonl(out / f"{n}.jsonl") for n in ("sft", "prompts", "eval")}
+
+    assert prepare(1, 7) == prepare(2, 7) == prepare(7, None)
+    assert prepare(1, None) != prepare(2, None)
