@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The tiny study: replication/tiny-study.yaml for every seed, then its analysis.
+# The tiny study: θ0 once (replication/tiny-study-theta0.yaml), then
+# replication/tiny-study.yaml from that θ0 for every seed, then the analysis.
 #
 # usage: scripts/tiny_study.sh [SEED ...]        (default seeds: 42 1 2 3 4)
 #   JOBS=N      seeds run at once (default 2); each gets nproc/N torch threads
 #   SPIN_PYTHON the interpreter with spin installed (default .venv/bin/python)
 #
-# Writes runs/tiny-study/seedS/ and reports/tiny/study/: study.md (power, paired differences,
+# Writes runs/tiny-study/{theta0,seedS}/ and reports/tiny/study/: study.md (power, paired differences,
 # stability, dynamics), study.json, study.png, seeds.md/.png (per-seed table), wall_time.md.
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
@@ -36,6 +37,9 @@ run_seed() {  # one seed, its own log; prints "seed seconds"
 
 log "tiny study: seeds ${seeds[*]}, $jobs at once, OMP_NUM_THREADS=$OMP_NUM_THREADS"
 start=$(date +%s)
+log "θ0: replication/tiny-study-theta0.yaml"
+"$py" -m spin.cli run replication/tiny-study-theta0.yaml -q >runs/tiny-study/theta0.log 2>&1
+theta0=$(($(date +%s) - start))
 times=$(mktemp)
 pids=()
 for seed in "${seeds[@]}"; do
@@ -46,6 +50,11 @@ done
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [[ $failed -eq 0 ]] || { log "a seed failed: see runs/tiny-study/seed*.log"; exit 1; }
+for seed in "${seeds[@]}"; do  # every seed must have evaluated on θ0's held-out items
+    cmp -s runs/tiny-study/theta0/stages/prepare-*/eval.jsonl \
+        runs/tiny-study/seed"$seed"/stages/prepare-*/eval.jsonl ||
+        { log "seed $seed: held-out items differ from θ0's run"; exit 1; }
+done
 total=$(($(date +%s) - start))
 dirs=()
 for seed in "${seeds[@]}"; do dirs+=("runs/tiny-study/seed$seed"); done
@@ -56,6 +65,8 @@ for seed in "${seeds[@]}"; do dirs+=("runs/tiny-study/seed$seed"); done
     echo
     echo "$(date -u +%Y-%m-%d), $(nproc) cores, $jobs seeds at once, OMP_NUM_THREADS=$OMP_NUM_THREADS;"
     echo "the machine's load average when the study ended: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo
+    echo "θ0 (once): $theta0 s."
     echo
     echo "| seed | seconds |"
     echo "|---:|---:|"
