@@ -48,7 +48,20 @@ def t_quantile(df: int, level: float = 0.95) -> float:
 def load_seed(run: Path, suite: str = "tiny") -> tuple[int, dict, dict]:
     """One run's seed, its averages {(arm, iteration): points} and its per-item weighted
     scores {(arm, iteration): Series over (task, doc_id)} whose sum is the average."""
-    accuracy, items, seeds = {}, {}, set()
+    return _load(run, suite)[:3]
+
+
+def family_table(runs: list[Path], suite: str = "tiny") -> pd.DataFrame:
+    """Each model's accuracy per task family, mean over seeds: no family may be 0 for all."""
+    rows = []
+    for run in runs:
+        for key, tasks in _load(run, suite)[3].items():
+            rows.append({"arm": key[0], "iteration": key[1], **tasks})
+    return pd.DataFrame(rows).groupby(["arm", "iteration"]).mean().reset_index()
+
+
+def _load(run: Path, suite: str) -> tuple[int, dict, dict, dict]:
+    accuracy, items, families, seeds = {}, {}, {}, set()
     for r in load_results(Path(run) / "results", suite):
         m = r["model"]
         key = (
@@ -57,6 +70,7 @@ def load_seed(run: Path, suite: str = "tiny") -> tuple[int, dict, dict]:
         )
         seeds.add(m["seed"])
         accuracy[key] = float(r["average"])
+        families[key] = {task: v["value"] for task, v in r["tasks"].items()}
         path = bootstrap.samples_path({**r, "_path": str(Path(run) / "results" / "x.json")})
         if path is None:
             continue
@@ -66,7 +80,7 @@ def load_seed(run: Path, suite: str = "tiny") -> tuple[int, dict, dict]:
         items[key] = s.set_index(["task", "doc_id"])["weighted"].sort_index()
     if len(seeds) != 1:
         raise ValueError(f"{run}: expected one seed in its results, found {sorted(seeds)}")
-    return seeds.pop(), accuracy, items
+    return seeds.pop(), accuracy, items, families
 
 
 # ---------------------------------------------------------------- statistics
@@ -214,7 +228,7 @@ def _ci(d: dict, prefix: str = "") -> str:
     return f"{d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]"
 
 
-def render(result: dict, dyn: pd.DataFrame | None) -> str:
+def render(result: dict, dyn: pd.DataFrame | None, families: pd.DataFrame | None = None) -> str:
     s = len(result["seeds"])
     lines = [f"# Tiny study: {s} seeds ({', '.join(map(str, result['seeds']))})", ""]
     lines += ["## Power (from the measured variances, before the results)", "",
@@ -233,6 +247,9 @@ def render(result: dict, dyn: pd.DataFrame | None) -> str:
     for name, a in result["accuracy"].items():
         lines.append(f"| {name} | {a['iteration']} | {a['mean']:.2f} | {a['sd']:.2f} | "
                      f"[{a['ci_low']:.2f}, {a['ci_high']:.2f}] |")  # fmt: skip
+    if families is not None:
+        lines += ["", "Per task family (mean over seeds):", "",
+                  families.to_markdown(index=False, floatfmt=".1f")]  # fmt: skip
     lines += ["", "## Paired differences (points): 95% CI over seeds, and the per-item paired "
               "bootstrap (items of all seeds pooled)", "",
               "| difference | over seeds | sd | per seed | per-item bootstrap |",
@@ -312,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = analyse(args.runs, args.resamples)
     dyn = dynamics_frame(args.runs)
-    text = render(result, dyn)
+    text = render(result, dyn, family_table(args.runs))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.with_suffix(".md").write_text(text)
     payload = {**result, "dynamics": None if dyn is None else dyn.to_dict(orient="records")}

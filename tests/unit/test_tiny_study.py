@@ -91,5 +91,6 @@ def test_stability_and_report_files(runs, tmp_path):
     assert study.main([*map(str, runs), "--output", str(out), "--resamples", "200"]) == 0
     text = out.with_suffix(".md").read_text()
     assert text.index("## Power") < text.index("## Paired differences")
+    assert "Per task family" in text and "tiny_sort" in text
     assert json.loads(out.with_suffix(".json").read_text())["seeds"] == [1, 2, 3]
     assert out.with_suffix(".png").stat().st_size > 0
