@@ -95,7 +95,8 @@ def _plot_per_iteration(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if points:  # a θ0-only run (no arms) has no lines to name
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)
