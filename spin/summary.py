@@ -65,7 +65,7 @@ def write_summary(run_dir: str | Path) -> str:
 
 def plot_points(table, value: str, err: str | None = None) -> dict[str, tuple[list, list, list]]:
     """Per arm the (x, y, error) points drawn: x is the table's iteration, and θ0's point
-    (x = -1) starts every arm's line."""
+    (x = -1) starts every arm's line (or stands alone when there is no arm)."""
     base = table[table.iteration == THETA0_ITERATION]
     out = {}
     for arm, g in table[table.iteration > THETA0_ITERATION].groupby("arm"):
@@ -75,6 +75,9 @@ def plot_points(table, value: str, err: str | None = None) -> dict[str, tuple[li
             xs, ys = [THETA0_ITERATION, *xs], [float(base[value].iloc[0]), *ys]
             es = [float(base[err].iloc[0]) if err else None, *es]
         out[arm] = (xs, ys, es)
+    if not out and len(base):  # a θ0-only run: its one point
+        out["θ0"] = ([THETA0_ITERATION], [float(base[value].iloc[0])],
+                     [float(base[err].iloc[0]) if err else None])  # fmt: skip
     return out
 
 
@@ -95,8 +98,7 @@ def _plot_per_iteration(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    if points:  # a θ0-only run (no arms) has no lines to name
-        ax.legend()
+    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)

@@ -66,3 +66,9 @@ def test_plot_and_table_share_the_iteration_axis(tmp_path):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["θ0", "0", "1"]
     assert list(ax.get_xticks()) == [-1, 0, 1]
     plt.close(fig)
+
+
+def test_theta0_only_run_plots_its_point(tmp_path):
+    run = _run(tmp_path, 1, {("θ0", None): 5.0})
+    table = summary.summary_frame(summary.load_results(run / "results"))
+    assert summary.plot_points(table, "average") == {"θ0": ([-1], [5.0], [None])}
