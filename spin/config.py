@@ -101,10 +101,22 @@ class DataConfig:
     pitfalls: replication/PINS.md."""
     families: list[str] = field(default_factory=list)
     """Tiny preset only: task families to generate (empty = all)."""
+    seed: int | None = None
+    """Tiny preset only: seeds the generated items and their split (None = the experiment's
+    seed). Fixed, every seed of a study shares the data, so it can share one θ0."""
+    prompts_from_sft: bool = False
+    """Tiny preset only: draw SPIN's prompts from the SFT part instead of a disjoint part, as
+    the paper's 50k SPIN prompts are conversations its SFT model was trained on; continued
+    SFT is then more epochs on data θ0 has seen (the paper's Table 3)."""
 
     def __post_init__(self):
         if self.source not in ("tiny", "ultrachat", "spin_iter"):
             raise ConfigError(f"data.source: '{self.source}' is not tiny, ultrachat or spin_iter")
+        if self.prompts_from_sft and not 0 < self.num_prompts <= self.num_sft:
+            raise ConfigError(
+                f"data.prompts_from_sft: num_prompts ({self.num_prompts}) must be between 1 and"
+                f" num_sft ({self.num_sft})"
+            )
 
 
 @dataclass

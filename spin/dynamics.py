@@ -186,6 +186,14 @@ def measure(
         result[f"reward_{role}"] = rewards[role].mean().item() if role in rewards else None
     for role in ("real", "generated", "proto"):
         result[f"logp_{role}"] = logps[role].mean().item() if role in logps else None
+    for role in ("real", "generated", "proto"):  # per token too: y and y′ differ in length
+        if role not in logps:
+            result[f"logp_per_token_{role}"] = None
+            continue
+        tokens = torch.tensor([len(encode(tokenizer, p, r)[1]) for p, r in zip(prompts, responses[role], strict=True)],
+                              dtype=torch.float32)  # fmt: skip
+        per_token = logps[role] if reduction == "mean" else logps[role] / tokens.clamp(min=1)
+        result[f"logp_per_token_{role}"] = per_token.mean().item()
     result["mismatch_share"] = mismatch_share(
         rewards["real"], rewards["generated"], logps["real"], logps["generated"]
     )

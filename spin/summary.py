@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+THETA0_ITERATION = -1
+"""One iteration convention for tables and plots: iteration t is the model trained at self-play
+iteration t (the papers' "SPIN iter0" is 0); θ0, the model before any, is -1."""
+
 
 def load_results(results_dir: Path, suite: str | None = None) -> list[dict]:
     out = []
@@ -19,7 +23,8 @@ def load_results(results_dir: Path, suite: str | None = None) -> list[dict]:
 
 
 def summary_frame(results: list[dict]):
-    """Rows: one per (arm, iteration) with the average and each task, θ0 as iteration -1."""
+    """Rows: one per (arm, iteration) with the average and each task, θ0 as iteration -1
+    (THETA0_ITERATION)."""
     import pandas as pd
 
     rows = []
@@ -29,7 +34,7 @@ def summary_frame(results: list[dict]):
             "arm": m.get("arm", "θ0"),
             "model": m["name"],
             "method": m["method"],
-            "iteration": -1 if m.get("iteration") is None else m["iteration"],
+            "iteration": THETA0_ITERATION if m.get("iteration") is None else m["iteration"],
             "suite": r["suite"],
             "average": r.get("average"),
         }
@@ -58,27 +63,38 @@ def write_summary(run_dir: str | Path) -> str:
     return table
 
 
+def plot_points(table, value: str, err: str | None = None) -> dict[str, tuple[list, list, list]]:
+    """Per arm the (x, y, error) points drawn: x is the table's iteration, and θ0's point
+    (x = -1) starts every arm's line (or stands alone when there is no arm)."""
+    base = table[table.iteration == THETA0_ITERATION]
+    out = {}
+    for arm, g in table[table.iteration > THETA0_ITERATION].groupby("arm"):
+        xs, ys = list(g.iteration), list(g[value])
+        es = list(g[err]) if err else [None] * len(xs)
+        if len(base):
+            xs, ys = [THETA0_ITERATION, *xs], [float(base[value].iloc[0]), *ys]
+            es = [float(base[err].iloc[0]) if err else None, *es]
+        out[arm] = (xs, ys, es)
+    if not out and len(base):  # a θ0-only run: its one point
+        out["θ0"] = ([THETA0_ITERATION], [float(base[value].iloc[0])],
+                     [float(base[err].iloc[0]) if err else None])  # fmt: skip
+    return out
+
+
 def _plot_per_iteration(
     table, value: str, err: str | None, ylabel: str, title: str, path: Path
 ) -> None:
-    """One line per arm over iterations, θ0 (iteration -1) drawn as every arm's point 0."""
+    """One line per arm over iterations, on the tables' axis (θ0 at -1, labelled θ0)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    base = table[table.iteration == -1]
-    for arm, g in table[table.iteration >= 0].groupby("arm"):
-        xs, ys = list(g.iteration + 1), list(g[value])
-        es = list(g[err]) if err else None
-        if len(base):
-            xs, ys = [0, *xs], [float(base[value].iloc[0]), *ys]
-            es = [float(base[err].iloc[0]), *es] if err else None
-        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=arm)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel("iteration (0 = θ0, the SFT model)")
+    points = plot_points(table, value, err)
+    for arm, (xs, ys, es) in points.items():
+        ax.errorbar(xs, ys, yerr=es if err else None, marker="o", capsize=3, label=arm)
+    set_iteration_axis(ax, max((max(xs) for xs, _, _ in points.values()), default=0))
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -86,6 +102,13 @@ def _plot_per_iteration(
     fig.tight_layout()
     fig.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(fig)
+
+
+def set_iteration_axis(ax, last: int) -> None:
+    """Ticks θ0, 0, 1, ..., last: the tables' iteration numbers."""
+    ticks = list(range(THETA0_ITERATION, int(last) + 1))
+    ax.set_xticks(ticks, ["θ0" if t == THETA0_ITERATION else str(t) for t in ticks])
+    ax.set_xlabel("iteration (θ0: the SFT model; t: the model trained at iteration t)")
 
 
 def seed_table(run_dirs: list[Path], suite: str = "tiny"):
@@ -226,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         args.output.with_suffix(".md").write_text(text + "\n")
         title = f"{_experiment(args.runs)}, {int(table['count'].max())} seeds"
         if grid is not None:  # a line per grid point would be unreadable: the heat map instead
-            base = table[table.iteration == -1]["mean"]
+            base = table[table.iteration == THETA0_ITERATION]["mean"]
             _plot_grid(grid, float(base.iloc[0]) if len(base) else None, title,
                        args.output.with_name(args.output.name + "_grid.png"))  # fmt: skip
         else:

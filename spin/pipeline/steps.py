@@ -43,12 +43,14 @@ def prepare(ctx: StageContext) -> dict:
     if data.source == "tiny":
         from spin.tiny.tasks import make_items, split_items
 
-        items = make_items(
-            data.num_sft + data.num_prompts + data.num_eval, seed, data.families or None
-        )
+        seed = seed if data.seed is None else data.seed
+        num_spin = 0 if data.prompts_from_sft else data.num_prompts
+        items = make_items(data.num_sft + num_spin + data.num_eval, seed, data.families or None)
         parts = split_items(
-            items, {"sft": data.num_sft, "spin": data.num_prompts, "eval": data.num_eval}, seed
+            items, {"sft": data.num_sft, "spin": num_spin, "eval": data.num_eval}, seed
         )
+        if data.prompts_from_sft:  # the SFT part is shuffled: its head is a seeded sample
+            parts["spin"] = parts["sft"][: data.num_prompts]
         counts["sft"] = write_jsonl(
             out / "sft.jsonl", ({"prompt": r["prompt"], "real": r["answer"]} for r in parts["sft"])
         )
@@ -222,7 +224,11 @@ def sft(ctx: StageContext) -> dict:
 
     built_once(dataset_dir, build)
     result = _train("sft", start, dataset_dir, ctx, cfg, p)
-    return {"examples": len(records), "final_loss": _last(result, "train_loss")}
+    return {
+        "examples": len(records),
+        "final_loss": _last(result, "train_loss"),
+        "losses": _losses(result),
+    }
 
 
 def _is_chat(path: Path) -> bool:
@@ -339,7 +345,7 @@ def train(ctx: StageContext) -> dict:
         )
     )
     result = _train(p["method"], start, dataset_dir, ctx, cfg, p)
-    return {**stats, "final_loss": _last(result, "train_loss")}
+    return {**stats, "final_loss": _last(result, "train_loss"), "losses": _losses(result)}
 
 
 def built_once(folder: Path, build: Callable[[Path], dict | None]) -> dict:
@@ -403,6 +409,11 @@ def _last(result: dict, key: str):
         if key in entry:
             return entry[key]
     return None
+
+
+def _losses(result: dict) -> list[float]:
+    """The training loss at every logging step (what the stored-loss test pins)."""
+    return [entry["loss"] for entry in result.get("log_history", []) if "loss" in entry]
 
 
 def dynamics(ctx: StageContext) -> dict:

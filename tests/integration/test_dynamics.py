@@ -48,13 +48,16 @@ def records(n: int = 7) -> list[dict]:
 
 
 def hand_scores(
-    path, tokenizer, recs, roles=("real", "generated", "proto")
+    path, tokenizer, recs, roles=("real", "generated", "proto"), reduction="sum"
 ) -> dict[str, torch.Tensor]:
     model = AutoModelForCausalLM.from_pretrained(path)
     prompts = [format_prompt(tokenizer, r["prompt"], "chat") for r in recs]
     return {
         role: torch.stack(
-            [hand_logp(model, tokenizer, p, r[role]) for p, r in zip(prompts, recs, strict=True)]
+            [
+                hand_logp(model, tokenizer, p, r[role], reduction)
+                for p, r in zip(prompts, recs, strict=True)
+            ]
         )
         for role in roles
     }
@@ -87,9 +90,12 @@ def test_measure_tspin_reward_is_alpha_logp(tiny):
     tokenizer, recs = tiny["tokenizer"], records()
     hand = hand_scores(tiny["policy"], tokenizer, recs)
     result = measure(str(tiny["policy"]), recs, tokenizer, method="tspin", alpha=0.5, batch_size=4)
+    per_token = hand_scores(tiny["policy"], tokenizer, recs, reduction="mean")
     assert result["n"] == len(recs)
     for role in ("real", "generated", "proto"):
         assert result[f"logp_{role}"] == pytest.approx(hand[role].mean().item(), abs=1e-4)
+        got = result[f"logp_per_token_{role}"]
+        assert got == pytest.approx(per_token[role].mean().item(), abs=1e-4)
         assert result[f"reward_{role}"] == pytest.approx(0.5 * hand[role].mean().item(), abs=1e-4)
     assert (
         result["mismatch_share"] == 0.0

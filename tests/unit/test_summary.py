@@ -50,3 +50,25 @@ def test_no_grid_without_a_two_key_sweep(tmp_path):
     assert summary.grid_frame(summary.seed_table([run])) is None
     assert summary.main([str(run), "--output", str(tmp_path / "out" / "s")]) == 0
     assert (tmp_path / "out" / "s.png").exists() and not (tmp_path / "out" / "s_grid.png").exists()
+
+
+def test_plot_and_table_share_the_iteration_axis(tmp_path):
+    """θ0 is iteration -1 in the table and at x = -1 (tick θ0) in the plot; SPIN iter0 is 0 in both."""
+    run = _run(tmp_path, 1, {("θ0", None): 5.0, ("spin", 0): 6.0, ("spin", 1): 7.0})
+    table = summary.summary_frame(summary.load_results(run / "results"))
+    assert dict(zip(table.iteration, table.average, strict=True)) == {-1: 5.0, 0: 6.0, 1: 7.0}
+    xs, ys, _ = summary.plot_points(table, "average")["spin"]
+    assert (xs, ys) == ([-1, 0, 1], [5.0, 6.0, 7.0])
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    summary.set_iteration_axis(ax, 1)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["θ0", "0", "1"]
+    assert list(ax.get_xticks()) == [-1, 0, 1]
+    plt.close(fig)
+
+
+def test_theta0_only_run_plots_its_point(tmp_path):
+    run = _run(tmp_path, 1, {("θ0", None): 5.0})
+    table = summary.summary_frame(summary.load_results(run / "results"))
+    assert summary.plot_points(table, "average") == {"θ0": ([-1], [5.0], [None])}
