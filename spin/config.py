@@ -291,11 +291,24 @@ class Experiment:
     the combinations have in common (e.g. iteration 0) run once."""
     notes: str = ""
     """Free text: where the sources disagree and what this file chose."""
+    micro: bool = False
+    """Set by `spin run --micro` (spin.micro): the recipe at micro size, on a random model.
+    Marks every output, so no report mixes micro with real results."""
 
     def __post_init__(self):
         if not self.arms and not self.sft.enabled:
             raise ConfigError(
                 "the experiment defines no arms (e.g. arms: {spin: {method: spin, iterations: [{}]}})"
+            )
+        triplets = [
+            n for n, a in self.arms.items() if a.method in ("tspin", "tspin_noha", "tspin_ref")
+        ]
+        if self.data.source == "spin_iter" and triplets:
+            # SPIN_iter{t}'s `generated` is SPIN iterate t's y′: no T-SPIN iterate made it
+            raise ConfigError(
+                f"data.source: 'spin_iter' holds SPIN's released (real, generated) pairs, but arm "
+                f"'{triplets[0]}' is T-SPIN, which needs its own iterates' y′ and θ0's y0; "
+                "use data.source=ultrachat"
             )
 
     @property

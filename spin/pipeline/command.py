@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 HELP = "Run a whole experiment (data, SFT, self-play iterations, evaluation); resumes after a kill."
-EXAMPLE = "spin run replication/tiny.yaml --set seed=1"
+EXAMPLE = (
+    "spin run replication/tiny.yaml --set seed=1\n"
+    "  spin run replication/spin-zephyr-7b.yaml --micro   # the 7B recipe at micro size, on a CPU"
+)
 
 
 def add_experiment_arguments(p) -> None:
@@ -30,6 +34,19 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--stop-after", metavar="STAGE", help="stop after the named stage (e.g. spin/iter0/train)"
     )
+    p.add_argument(
+        "--micro",
+        action="store_true",
+        help="the recipe at micro size on a CPU: a random few-million-parameter model of its "
+        "architecture, the real Mistral tokenizer, a few dozen Hub-shaped records; every other "
+        "setting as the recipe (see spin/micro.py). Outputs are marked micro",
+    )
+    p.add_argument(
+        "--micro-assets",
+        metavar="DIR",
+        help="with --micro: where the micro models and data are built once and reused "
+        "(default: runs/micro-assets)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="less logging")
 
 
@@ -41,6 +58,14 @@ def main(args) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     exp = load_experiment(args.experiment, args.set)
+    if args.micro:
+        from spin.micro import DEFAULT_ASSETS, build_assets, micro_overrides
+
+        assets = Path(args.micro_assets or DEFAULT_ASSETS)
+        # the user's --set come last, so they still win over the micro sizes
+        exp = load_experiment(args.experiment, micro_overrides(exp, assets) + args.set)
+        if not args.dry_run:
+            build_assets(assets)
     if args.dry_run:
         from spin.pipeline.plan_command import print_plan
 

@@ -84,9 +84,11 @@ class StageContext:
 class Store:
     """The run's folder of stage outputs."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, marks: dict | None = None):
         self.root = Path(root)
         self.stages_dir = self.root / "stages"
+        self.marks = marks or {}
+        """Written into every run.json (e.g. {"micro": True} for a `spin run --micro`)."""
 
     def path(self, stage: Stage) -> Path:
         return self.stages_dir / stage.dirname
@@ -128,6 +130,7 @@ class Store:
             "resumed": resumed,
             "duration_s": round(time.perf_counter() - start, 3),
             "summary": summary,
+            **self.marks,
             **provenance(),
         }
         write_json(partial / "run.json", record)

@@ -388,6 +388,7 @@ def dynamics(ctx: StageContext) -> dict:
         iteration=p["iteration"],
         seed=ctx.seed,
         splits=splits,
+        micro=p.get("micro", False),
     )
     return {
         name: {k: v for k, v in s.items() if k in ("n", "mismatch_share")}
