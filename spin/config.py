@@ -202,8 +202,17 @@ class SFTConfig:
     warmup_ratio: float = 0.1
     max_length: int = 2048
     chat_template: str = ""
-    """'' keeps the tokenizer's own; 'zephyr' sets the Zephyr template (the Alignment
-    Handbook's); anything else is used as a Jinja template."""
+    """'' keeps the tokenizer's own (Zephyr's if it has none, as the official get_tokenizer);
+    'zephyr' sets the Zephyr template (the Alignment Handbook's); else a Jinja template."""
+    empty_system_turn: bool = False
+    """Full conversations: insert {"role": "system", "content": ""} first, as the Alignment
+    Handbook's apply_chat_template did (so the text starts with '<|system|>\n</s>')."""
+    packing: bool = False
+    """Full conversations: TRL's 'wrapped' packing, as the Handbook at 61a11a5 (TRL 0.7's
+    ConstantLengthDataset): texts joined with EOS, cut into max_length blocks, every token
+    scored. false: one conversation per sequence, truncated at max_length."""
+    tf32: bool = False
+    """TF32 matmuls on Ampere+ GPUs (the Handbook at 61a11a5); ignored on CPUs."""
     optimizer: str = "adamw_torch"
     weight_decay: float = 0.0
     gradient_checkpointing: bool = False
@@ -211,6 +220,12 @@ class SFTConfig:
     accelerate_config: str = ""
     logging_steps: int = 10
     save_steps: int = 500
+
+    def __post_init__(self):
+        if self.chat_template not in ("", "zephyr"):  # a Jinja template: render it now
+            from spin.prompts import check_chat_template
+
+            check_chat_template(self.chat_template, "sft.chat_template")
 
 
 @dataclass

@@ -176,9 +176,9 @@ def sft(ctx: StageContext) -> dict:
     if not dataset_dir.exists():
         tokenizer = AutoTokenizer.from_pretrained(start)
         if records and "messages" in records[0]:
-            from datasets import Dataset
+            from spin.train.sft import conversation_texts
 
-            Dataset.from_list(records).save_to_disk(str(dataset_dir))
+            conversation_texts(records, tokenizer, cfg).save_to_disk(str(dataset_dir))
         else:
             build_dataset(
                 records,
