@@ -47,7 +47,7 @@ becomes MULTI_CPU, i.e. DDP), although torch's fully_shard itself runs on CPU wi
 MAX_LENGTH = 128
 """Micro max_length of every training stage (the recipes' 1024-2048 cost minutes per step
 on a CPU with a 32k vocabulary); max_prompt_length keeps the recipe's ratio to it."""
-NUM_PROMPTS, NUM_EVAL, MAX_NEW_TOKENS = 24, 8, 16
+NUM_PROMPTS, NUM_EVAL, MAX_NEW_TOKENS = 12, 4, 16
 SPIN_ITERATIONS = 5
 """SPIN_iter copies made (UCLA-AGI released 0-3; T-SPIN's five iterations read 0-4)."""
 
@@ -89,14 +89,14 @@ def micro_overrides(exp: Experiment, assets: str | Path) -> list[str]:
         f"data.num_prompts={NUM_PROMPTS}",
         f"data.num_eval={NUM_EVAL}",
         f"generation.max_new_tokens={MAX_NEW_TOKENS}",
-        "generation.shard_size=8",
-        "training.per_device_train_batch_size=4",
+        "generation.shard_size=4",
+        "training.per_device_train_batch_size=2",
         f"training.max_length={MAX_LENGTH}",
         f"training.max_prompt_length={_prompt_length(exp.training)}",
-        "sft.per_device_train_batch_size=4",
+        "sft.per_device_train_batch_size=2",
         f"sft.max_length={MAX_LENGTH}",
-        "dynamics.max_train=8",
-        "dynamics.max_heldout=8",
+        "dynamics.max_train=4",
+        "dynamics.max_heldout=4",
         "eval.suites=[]",
     ]
     if exp.data.num_sft:

@@ -62,8 +62,9 @@ def main(args) -> int:
         from spin.micro import DEFAULT_ASSETS, build_assets, micro_overrides
 
         assets = Path(args.micro_assets or DEFAULT_ASSETS)
-        # the user's --set come last, so they still win over the micro sizes
-        exp = load_experiment(args.experiment, micro_overrides(exp, assets) + args.set)
+        micro = micro_overrides(exp, assets)
+        _check_no_clash(args.set, micro)
+        exp = load_experiment(args.experiment, args.set + micro)
         if not args.dry_run:
             build_assets(assets)
     if args.dry_run:
@@ -79,3 +80,14 @@ def main(args) -> int:
         print(write_summary(root))
         print(f"\nresults: {root / 'results'}   plot: {root / 'accuracy.png'}")
     return 0
+
+
+def _check_no_clash(user: list[str], micro: list[str]) -> None:
+    """A --set of a key that --micro sizes would be silently replaced: refuse it."""
+    from spin.errors import ConfigError
+
+    sized = {item.split("=", 1)[0]: item for item in micro}
+    for item in user:
+        key = item.split("=", 1)[0].strip()
+        if key in sized:
+            raise ConfigError(f"--set {item}: --micro sets {sized[key]} (see spin/micro.py)")

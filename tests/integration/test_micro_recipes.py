@@ -32,12 +32,14 @@ def micro_assets(tmp_path_factory) -> Path:
 
 
 def _budget(recipe: Path) -> list[str]:
-    """Fewer iterations, grid points and steps: sizes only, as --micro itself."""
+    """Fewer arms (one per method), iterations, grid points and steps: sizes only."""
     raw = _read_yaml(recipe)
     keep = 2 if recipe.name in TWO_ITERATIONS else 1
-    out = ["training.max_steps=2"]
+    arms: dict = {}
     for name, arm in (raw.get("arms") or {}).items():
-        out.append(f"arms.{name}.iterations={json.dumps(arm['iterations'][:keep])}")
+        if all(a.get("method", "spin") != arm.get("method", "spin") for a in arms.values()):
+            arms[name] = {**arm, "iterations": arm["iterations"][:keep]}
+    out = ["training.max_steps=2", f"arms={json.dumps(arms)}"]
     grid = (raw.get("sweep") or {}).get("grid")
     if grid:
         out.append(f"sweep.grid={json.dumps({k: v[:1] for k, v in grid.items()})}")

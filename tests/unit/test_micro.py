@@ -92,3 +92,12 @@ def test_reports_refuse_to_mix_micro_and_real_results(tmp_path):
     _results(tmp_path / "b.json", micro=True)
     with pytest.raises(DataError, match="mixes micro-run results"):
         scan(tmp_path)
+
+
+def test_a_set_that_micro_would_replace_is_refused(tmp_path, capsys):
+    from spin.cli import main as spin
+
+    argv = ["run", str(REPL / "spin-zephyr-7b.yaml"), "--micro", "--dry-run",
+            "--micro-assets", str(tmp_path), "--set", "data.num_prompts=5"]  # fmt: skip
+    assert spin(argv) == 2
+    assert "--micro sets data.num_prompts=" in capsys.readouterr().err
