@@ -101,3 +101,21 @@ def test_a_set_that_micro_would_replace_is_refused(tmp_path, capsys):
             "--micro-assets", str(tmp_path), "--set", "data.num_prompts=5"]  # fmt: skip
     assert spin(argv) == 2
     assert "--micro sets data.num_prompts=" in capsys.readouterr().err
+
+
+def test_sft_conversations_are_rendered_as_the_alignment_handbook(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from spin.config import SFTConfig
+    from spin.train.sft import conversation_texts
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    record = {
+        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]
+    }
+    cfg = SFTConfig(chat_template="zephyr", empty_system_turn=True)
+    [text] = conversation_texts([record], tok, cfg)["text"]
+    # 61a11a5's data.py: an empty system turn first, then the Zephyr template's turns
+    assert text == "<|system|>\n</s>\n<|user|>\nHi</s>\n<|assistant|>\nYo</s>\n"
+    [plain] = conversation_texts([record], tok, SFTConfig(chat_template="zephyr"))["text"]
+    assert plain == text.removeprefix("<|system|>\n</s>\n")
