@@ -225,8 +225,17 @@ class SFTConfig:
     warmup_ratio: float = 0.1
     max_length: int = 2048
     chat_template: str = ""
-    """'' keeps the tokenizer's own; 'zephyr' sets the Zephyr template (the Alignment
-    Handbook's); anything else is used as a Jinja template."""
+    """'' keeps the tokenizer's own (Zephyr's if it has none, as the official get_tokenizer);
+    'zephyr' sets the Zephyr template (the Alignment Handbook's); else a Jinja template."""
+    empty_system_turn: bool = False
+    """Full conversations: insert {"role": "system", "content": ""} first, as the Alignment
+    Handbook's apply_chat_template did (so the text starts with '<|system|>\n</s>')."""
+    packing: bool = False
+    """Full conversations: TRL's 'wrapped' packing, as the Handbook at 61a11a5 (TRL 0.7's
+    ConstantLengthDataset): texts joined with EOS, cut into max_length blocks, every token
+    scored. false: one conversation per sequence, truncated at max_length."""
+    tf32: bool = False
+    """TF32 matmuls on Ampere+ GPUs (the Handbook at 61a11a5); ignored on CPUs."""
     optimizer: str = "adamw_torch"
     weight_decay: float = 0.0
     gradient_checkpointing: bool = False
@@ -234,6 +243,12 @@ class SFTConfig:
     accelerate_config: str = ""
     logging_steps: int = 10
     save_steps: int = 500
+
+    def __post_init__(self):
+        if self.chat_template not in ("", "zephyr"):  # a Jinja template: render it now
+            from spin.prompts import check_chat_template
+
+            check_chat_template(self.chat_template, "sft.chat_template")
 
 
 @dataclass
@@ -318,11 +333,24 @@ class Experiment:
     the combinations have in common (e.g. iteration 0) run once."""
     notes: str = ""
     """Free text: where the sources disagree and what this file chose."""
+    micro: bool = False
+    """Set by `spin run --micro` (spin.micro): the recipe at micro size, on a random model.
+    Marks every output, so no report mixes micro with real results."""
 
     def __post_init__(self):
         if not self.arms and not self.sft.enabled:
             raise ConfigError(
                 "the experiment defines no arms (e.g. arms: {spin: {method: spin, iterations: [{}]}})"
+            )
+        triplets = [
+            n for n, a in self.arms.items() if a.method in ("tspin", "tspin_noha", "tspin_ref")
+        ]
+        if self.data.source == "spin_iter" and triplets:
+            # SPIN_iter{t}'s `generated` is SPIN iterate t's y′: no T-SPIN iterate made it
+            raise ConfigError(
+                f"data.source: 'spin_iter' holds SPIN's released (real, generated) pairs, but arm "
+                f"'{triplets[0]}' is T-SPIN, which needs its own iterates' y′ and θ0's y0; "
+                "use data.source=ultrachat"
             )
 
     @property

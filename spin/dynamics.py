@@ -201,10 +201,17 @@ def measure(
 
 
 def write_dynamics(
-    path: str | Path, *, method: str, arm: str, iteration: int, seed: int, splits: dict[str, dict]
+    path: str | Path,
+    *,
+    method: str,
+    arm: str,
+    iteration: int,
+    seed: int,
+    splits: dict[str, dict],
+    micro: bool = False,
 ) -> None:
     """Write one checkpoint's dynamics (e.g. splits {"train": measure(...), "heldout": ...})
-    atomically as JSON with schema spin-dynamics/1."""
+    atomically as JSON with schema spin-dynamics/1; `micro` marks a `spin run --micro` run."""
     write_json(
         path,
         {
@@ -214,5 +221,6 @@ def write_dynamics(
             "iteration": iteration,
             "seed": seed,
             "splits": splits,
+            **({"micro": True} if micro else {}),
         },
     )

@@ -21,15 +21,46 @@ def resolve_chat_template(spec: str) -> str | None:
     return ZEPHYR_TEMPLATE if spec == "zephyr" else spec
 
 
+def chat_template_of(tokenizer) -> str:
+    """The template chat prompts use: the tokenizer's own, else the Zephyr template, as the
+    official code's get_tokenizer (SPIN's and the Alignment Handbook's) falls back to it;
+    base Mistral-7B carries none."""
+    return getattr(tokenizer, "chat_template", None) or ZEPHYR_TEMPLATE
+
+
+def check_chat_template(template: str, where: str) -> None:
+    """ConfigError naming `where` unless `template` renders a user turn and the generation
+    prompt (checked at load time, before any stage runs)."""
+    from jinja2 import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from spin.errors import ConfigError
+
+    messages = [{"role": "system", "content": ""}, {"role": "user", "content": "Hi"}]
+    try:
+        text = (
+            ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+            .from_string(template)
+            .render(
+                messages=messages, add_generation_prompt=True, bos_token="<s>", eos_token="</s>"
+            )
+        )
+    except TemplateError as e:
+        raise ConfigError(f"{where}: not a usable chat template ({e})") from None
+    if "Hi" not in text:
+        raise ConfigError(f"{where}: the chat template does not render the user's message")
+
+
 def format_prompt(tokenizer, prompt: str, fmt: str) -> str:
     """Render a user prompt as the text the model continues."""
     if fmt == "alpaca":
         return ALPACA.format(prompt=prompt)
     if fmt == "chat":
-        if not getattr(tokenizer, "chat_template", None):
-            raise ValueError("prompt_format 'chat' needs a tokenizer with a chat template")
         return tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            [{"role": "user", "content": prompt}],
+            chat_template=chat_template_of(tokenizer),
+            tokenize=False,
+            add_generation_prompt=True,
         )
     raise ValueError(f"unknown prompt format '{fmt}' (alpaca or chat)")
 

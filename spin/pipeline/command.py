@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 HELP = "Run a whole experiment (data, SFT, self-play iterations, evaluation); resumes after a kill."
-EXAMPLE = "spin run replication/tiny.yaml --set seed=1"
+EXAMPLE = (
+    "spin run replication/tiny.yaml --set seed=1\n"
+    "  spin run replication/spin-zephyr-7b.yaml --micro   # the 7B recipe at micro size, on a CPU"
+)
 
 
 def add_experiment_arguments(p) -> None:
@@ -30,6 +34,19 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--stop-after", metavar="STAGE", help="stop after the named stage (e.g. spin/iter0/train)"
     )
+    p.add_argument(
+        "--micro",
+        action="store_true",
+        help="the recipe at micro size on a CPU: a random few-million-parameter model of its "
+        "architecture, the real Mistral tokenizer, a few dozen Hub-shaped records; every other "
+        "setting as the recipe (see spin/micro.py). Outputs are marked micro",
+    )
+    p.add_argument(
+        "--micro-assets",
+        metavar="DIR",
+        help="with --micro: where the micro models and data are built once and reused "
+        "(default: runs/micro-assets)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="less logging")
 
 
@@ -41,6 +58,15 @@ def main(args) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     exp = load_experiment(args.experiment, args.set)
+    if args.micro:
+        from spin.micro import DEFAULT_ASSETS, build_assets, micro_overrides
+
+        assets = Path(args.micro_assets or DEFAULT_ASSETS)
+        micro = micro_overrides(exp, assets)
+        _check_no_clash(args.set, micro)
+        exp = load_experiment(args.experiment, args.set + micro)
+        if not args.dry_run:
+            build_assets(assets)
     if args.dry_run:
         from spin.pipeline.plan_command import print_plan
 
@@ -54,3 +80,14 @@ def main(args) -> int:
         print(write_summary(root))
         print(f"\nresults: {root / 'results'}   plot: {root / 'accuracy.png'}")
     return 0
+
+
+def _check_no_clash(user: list[str], micro: list[str]) -> None:
+    """A --set of a key that --micro sizes would be silently replaced: refuse it."""
+    from spin.errors import ConfigError
+
+    sized = {item.split("=", 1)[0]: item for item in micro}
+    for item in user:
+        key = item.split("=", 1)[0].strip()
+        if key in sized:
+            raise ConfigError(f"--set {item}: --micro sets {sized[key]} (see spin/micro.py)")

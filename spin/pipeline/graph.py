@@ -63,12 +63,15 @@ def build_graph(exp: Experiment) -> Graph:
         # whenever an SFT stage runs, its output is θ0 (the tiny preset's weak SFT model, a
         # rebuilt zephyr-7b-sft-full, or with from_sft the start of the self-play chain)
         theta0, theta0_name = sft0, "SFT" if tiny else f"{exp.model.display_name} (our SFT)"
+    # a micro run's results say so in their model block (reports refuse to mix them)
+    mark = {"micro": True} if exp.micro else {}
     info0 = {
         "name": theta0_name,
         "method": "sft",
         "iteration": None,
         "base_model": exp.model.display_name,
         "seed": seed,
+        **mark,
     }
     _checkpoint(g, exp, theta0, info0, prep)
 
@@ -99,6 +102,7 @@ def build_graph(exp: Experiment) -> Graph:
                 "base_model": exp.model.display_name,
                 "seed": seed,
                 "arm": arm_name,
+                **mark,
             }
             if arm.data_subset:
                 info["train_examples"] = arm.data_subset
@@ -169,6 +173,7 @@ def build_graph(exp: Experiment) -> Graph:
                         "alpha": cfg.alpha, "beta": cfg.beta, "prompt_format": cfg.prompt_format,
                         "max_prompt_length": cfg.max_prompt_length, "reduction": cfg.logp_reduction,
                         "max_train": exp.dynamics.max_train, "max_heldout": exp.dynamics.max_heldout,
+                        **mark,
                     },
                     steps.dynamics, deps=ddeps,
                 )  # fmt: skip

@@ -31,7 +31,7 @@ def run_experiment(
             root / "experiment.json", {"config": exp.to_dict(), "hash": exp.hash(), **provenance()}
         )
         graph = build_graph(exp)
-        store = Store(root)
+        store = Store(root, {"micro": True} if exp.micro else None)
         stages = topological(graph.stages)
         bar = tqdm(stages, desc="stages", unit="stage")
         for stage in bar:

@@ -85,9 +85,11 @@ class StageContext:
 class Store:
     """The run's folder of stage outputs."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, marks: dict | None = None):
         self.root = Path(root)
         self.stages_dir = self.root / "stages"
+        self.marks = marks or {}
+        """Written into every run.json (e.g. {"micro": True} for a `spin run --micro`)."""
 
     def path(self, stage: Stage) -> Path:
         return self.stages_dir / stage.dirname
@@ -130,6 +132,7 @@ class Store:
             "resumed": resumed,
             "duration_s": round(time.perf_counter() - start, 3),
             "summary": summary,
+            **self.marks,
             **provenance(),
         }
         remove_leftovers(partial)  # temp files of writes a kill interrupted in an earlier try

@@ -208,14 +208,15 @@ def sft(ctx: StageContext) -> dict:
     dataset_dir = ctx.workdir / "dataset"
 
     def build(out: Path) -> None:
+        tokenizer = AutoTokenizer.from_pretrained(start)
         if records and "messages" in records[0]:
-            from datasets import Dataset
+            from spin.train.sft import conversation_texts
 
-            Dataset.from_list(records).save_to_disk(str(out))
+            conversation_texts(records, tokenizer, cfg).save_to_disk(str(out))
         else:
             build_dataset(
                 records,
-                AutoTokenizer.from_pretrained(start),
+                tokenizer,
                 kind="sft",
                 prompt_format=p["prompt_format"],
                 max_prompt_length=cfg.max_length // 2,
@@ -460,6 +461,7 @@ def dynamics(ctx: StageContext) -> dict:
         iteration=p["iteration"],
         seed=ctx.seed,
         splits=splits,
+        micro=p.get("micro", False),
     )
     return {
         name: {k: v for k, v in s.items() if k in ("n", "mismatch_share")}

@@ -49,6 +49,10 @@ def main(args: argparse.Namespace) -> int:
 
     reported = registry.load(args.reported_dir)
     new = [results.load_results(p) for p in args.results]
+    micro = [r["_path"] for r in new if results.is_micro(r)]
+    if micro:  # a random model's scores are no method's numbers
+        raise SpinError(f"{micro[0]} comes from a `spin run --micro` run: not comparable "
+                        "with the papers' numbers")  # fmt: skip
     key = args.against or _default_table(new)
     if key is None:
         raise SpinError(f"cannot infer a table from suite '{new[0]['suite']}'; pass --against "

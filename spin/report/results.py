@@ -154,7 +154,21 @@ def scan(results_dir: str | Path) -> Scan:
                             f"or '{DYNAMICS_SCHEMA}')", field="schema")  # fmt: skip
         else:
             out.skipped.append(str(path))
+    refuse_mixed_micro(root, out.results + out.dynamics)
     return out
+
+
+def is_micro(obj: dict) -> bool:
+    """Whether a results or dynamics object comes from a `spin run --micro` run."""
+    return bool(obj.get("micro") or (obj.get("model") or {}).get("micro"))
+
+
+def refuse_mixed_micro(root: str | Path, objs: list[dict]) -> None:
+    """`spin run --micro` outputs (random models) never share a report with real results."""
+    kinds = {is_micro(o): o["_path"] for o in objs}
+    if len(kinds) == 2:
+        raise DataError(root, f"mixes micro-run results ({kinds[True]}) with real results "
+                        f"({kinds[False]}); report them from separate folders")  # fmt: skip
 
 
 def to_frame(results: list[dict]) -> pd.DataFrame:
