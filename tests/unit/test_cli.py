@@ -21,6 +21,7 @@ def test_top_level_help_ends_with_an_example(capsys):
 
 @pytest.mark.parametrize("verb", sorted(VERBS))
 def test_every_verb_help_ends_with_an_example(verb, capsys):
-    tail = _help([verb], capsys).rstrip().splitlines()[-2:]
-    assert tail[0] == "example:"
-    assert f"spin {verb} " in tail[1] or f"spin.cli {verb} " in tail[1], tail[1]
+    lines = _help([verb], capsys).rstrip().splitlines()
+    examples = lines[lines.index("example:") + 1 :]
+    assert examples, "the help ends with its example"
+    assert all(f"spin {verb} " in e or f"spin.cli {verb} " in e for e in examples), examples
