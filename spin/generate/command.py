@@ -28,6 +28,7 @@ def add_arguments(p) -> None:
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=None, help="sample from the k likeliest tokens")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per HF generate call")
     p.add_argument(
         "--shard-size", type=int, default=512, help="records per appended (resumable) shard"
@@ -59,7 +60,7 @@ def options(cfg, *, dtype: str, seed: int) -> list[str]:
         "--shard-size", str(cfg.shard_size),
         "--gpu-memory-utilization", repr(cfg.gpu_memory_utilization),
         "--tensor-parallel-size", str(cfg.tensor_parallel_size), "--dtype", dtype,
-        "--seed", str(seed),
+        "--seed", str(seed), *(["--top-k", str(cfg.top_k)] if cfg.top_k is not None else []),
     ]  # fmt: skip
 
 
@@ -72,7 +73,8 @@ def config_from_args(args):
     gpu_util = args.gpu_memory_utilization or (0.9 if torch.cuda.is_available() else 0.2)
     return GenerationConfig(
         backend=args.backend, prompt_format=args.prompt_format, max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature, top_p=args.top_p, batch_size=args.batch_size, shard_size=args.shard_size,
+        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+        batch_size=args.batch_size, shard_size=args.shard_size,
         gpu_memory_utilization=gpu_util, tensor_parallel_size=args.tensor_parallel_size,
     )  # fmt: skip
 
