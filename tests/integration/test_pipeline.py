@@ -151,21 +151,20 @@ def test_second_run_into_one_folder_refuses_and_the_survivor_is_intact(
     finishes exactly as an uninterrupted run (no doubled generations or pairs)."""
     out = tmp_path / "c"
     args = ["run", str(TINY), "--output-dir", str(out), "-q", *_sets(micro_overrides())]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "spin.cli", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "first.err"  # a file, not a pipe: a full pipe would stall the run
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spin.cli", *args], stdout=subprocess.DEVNULL, stderr=stderr
+        )
     try:
         deadline = time.time() + 600
         while time.time() < deadline and not list((out / "stages").glob("generate-*.partial")):
-            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert proc.poll() is None, log.read_text()[-2000:]
             time.sleep(0.1)
         assert spin(args) == 2
         err = capsys.readouterr().err
         assert f"is in use by pid {proc.pid} on " in err and len(err.strip().splitlines()) == 1
-        assert proc.wait(timeout=1800) == 0, proc.stderr.read()[-2000:]
+        assert proc.wait(timeout=1800) == 0, log.read_text()[-2000:]
     finally:
         if proc.poll() is None:
             proc.kill()
