@@ -7,7 +7,7 @@ EXAMPLE = "spin generate --model runs/tiny/seed42/checkpoints/theta0-SFT --input
 
 
 def add_arguments(p) -> None:
-    from spin.config import BACKENDS, PROMPT_FORMATS
+    from spin.config import BACKENDS, LAYOUTS, PROMPT_FORMATS
 
     p.add_argument("--model", required=True, help="checkpoint folder or Hub id")
     p.add_argument(
@@ -24,6 +24,12 @@ def add_arguments(p) -> None:
         choices=PROMPT_FORMATS,
         default="alpaca",
         help="alpaca (the paper's generate.py) or the model's chat template",
+    )
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="official",
+        help="official: no BOS, replace('</s>', '').lstrip() as generate.py; clean: BOS, strip()",
     )
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
@@ -60,6 +66,7 @@ def main(args) -> int:
         backend=args.backend, prompt_format=args.prompt_format, max_new_tokens=args.max_new_tokens,
         temperature=args.temperature, top_p=args.top_p, batch_size=args.batch_size, shard_size=args.shard_size,
         gpu_memory_utilization=gpu_util, tensor_parallel_size=args.tensor_parallel_size,
+        layout=args.layout,
     )  # fmt: skip
     backend = load_backend(args.model, cfg, dtype=args.dtype, seed=args.seed)
     n = generate_file(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from spin.config import GenerationConfig
+from spin.prompts import generation_input_ids
 
 
 class HFBackend:
@@ -41,7 +42,9 @@ class HFBackend:
             # One seed per batch (its first record's): HF sampling has no per-row generator,
             # and batches are fixed by the record order, so resume stays reproducible.
             torch.manual_seed(seeds[b])
-            enc = self.tokenizer(batch, return_tensors="pt", padding=True).to(self.device)
+            enc = generation_input_ids(
+                self.tokenizer, batch, self.cfg.layout, return_tensors="pt", padding=True
+            ).to(self.device)
             gen = self.model.generate(
                 **enc,
                 max_new_tokens=self.cfg.max_new_tokens,
@@ -52,7 +55,7 @@ class HFBackend:
                 pad_token_id=self.tokenizer.pad_token_id,
             )
             new = gen[:, enc["input_ids"].shape[1] :]
-            out.extend(
-                t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)
-            )
+            # Raw text; generate_file cleans it up (spin.prompts.clean_generation).
+            skip = self.cfg.layout == "clean"
+            out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=skip))
         return out

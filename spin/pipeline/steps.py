@@ -289,6 +289,7 @@ def train(ctx: StageContext) -> dict:
                 prompt_format=cfg.prompt_format,
                 max_prompt_length=cfg.max_prompt_length,
                 out_dir=dataset_dir,
+                layout=cfg.layout,
             )
         )
     result = _train(p["method"], start, dataset_dir, ctx, cfg, p)

@@ -28,6 +28,7 @@ def _hf(tiny_model_dir, **kw):
         max_new_tokens=6,
         batch_size=8,
         shard_size=8,
+        layout="clean",
         **kw,
     )
     return HFBackend(str(tiny_model_dir), cfg), cfg

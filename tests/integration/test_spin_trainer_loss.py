@@ -1,4 +1,4 @@
-"""TRL's DPOTrainer, configured as train_spin configures it, computes spin.losses.spin_loss.
+"""TRL's DPOTrainer, built as train_spin builds it, computes spin.losses.spin_loss.
 
 This is how DESIGN.md's loss contract is met for SPIN: SPIN trains on TRL's DPOTrainer, and
 this test shows that its loss on a batch equals spin_loss (mean over the batch) on log-probs
@@ -13,13 +13,12 @@ import pytest
 import torch
 from datasets import load_from_disk
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from trl import DPOTrainer
 
 from spin.config import TrainingConfig
 from spin.losses import spin_loss
 from spin.tiny.tasks import make_items
 from spin.train.dataset import build_dataset
-from spin.train.spin_trainer import dpo_config
+from spin.train.spin_trainer import build_spin_trainer
 from tests.integration.hand_logps import hand_logps
 
 BETA = 0.1
@@ -58,16 +57,13 @@ def test_dpo_trainer_loss_is_spin_loss(tiny, tmp_path, loss_type):
         per_device_train_batch_size=4,
         max_length=128,
         max_prompt_length=64,
+        layout="clean",  # hand_logps tokenises as the clean layout does
     )
     tokenizer = AutoTokenizer.from_pretrained(tiny["model"])
     model = AutoModelForCausalLM.from_pretrained(tiny["model"])
     # As train_spin builds it: no reference model object, reference log-probs precomputed.
-    trainer = DPOTrainer(
-        model=model,
-        ref_model=None,
-        args=dpo_config(cfg, tmp_path, 0, "float32"),
-        train_dataset=load_from_disk(str(tiny["data"])),
-        processing_class=tokenizer,
+    trainer = build_spin_trainer(
+        model, tokenizer, load_from_disk(str(tiny["data"])), cfg, tmp_path, seed=0, dtype="float32"
     )
     assert trainer.ref_model is None
     rows = load_from_disk(str(tiny["data"])).select(range(4)).to_list()
