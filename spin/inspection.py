@@ -59,15 +59,13 @@ def inspect_records(exp, records: list[dict], tokenizer, *, arm: str, iteration:
         layout=cfg.layout,
     )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    collate = SequenceCollator(pad, roles)
+    # One collator per role: a batch of one row is unpadded.
+    collators = {role: SequenceCollator(pad, (role,)) for role in roles}
     out = []
     for record, row in zip(records, rows, strict=True):
         text = format_prompt(tokenizer, record["prompt"], gen.prompt_format, gen.layout)
-        result = {
-            "generation_input_ids": generation_input_ids(tokenizer, [text], gen.layout)[
-                "input_ids"
-            ][0]
-        }
+        gen_ids = generation_input_ids(tokenizer, [text], gen.layout)["input_ids"][0]
+        result = {"generation_input_ids": gen_ids}
         tokens = tokenize_example(
             row,
             tokenizer,
@@ -80,13 +78,14 @@ def inspect_records(exp, records: list[dict], tokenizer, *, arm: str, iteration:
             result["dropped"] = f"the prompt fills max_length={cfg.max_length}"
             out.append(result)
             continue
-        batch = collate([tokens])  # one example: rows in role order, no padding
-        labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
-        for i, role in enumerate(roles):
+        for role in roles:
+            batch = collators[role]([tokens])
+            # As the trainers build labels from the batch (the model shifts them itself).
+            labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
             result[role] = {
-                "input_ids": batch["input_ids"][i].tolist(),
-                "labels": labels[i].tolist(),
-                "attention_mask": batch["attention_mask"][i].tolist(),
+                "input_ids": batch["input_ids"][0].tolist(),
+                "labels": labels[0].tolist(),
+                "attention_mask": batch["attention_mask"][0].tolist(),
             }
         out.append(result)
     return out
