@@ -24,10 +24,11 @@ STORY = "The ship sailed on across the grey sea, and the crew sang old songs. "
 
 RECORDS = {
     "short": {"prompt": "What is 2 + 2?", "real": "2 + 2 = 4.", "generated": "It is 4."},
-    # ~900 prompt tokens and a ~700-token response: over 1024, so the prompt keeps its last 512.
-    "long_prompt": {"prompt": SENTENCE * 60, "real": STORY * 45, "generated": "No idea."},
-    # ~900 prompt tokens but short responses: within 1024, so the official rule cuts nothing.
-    "long_prompt_fits": {"prompt": SENTENCE * 60, "real": "Gravity.", "generated": "Tides."},
+    # ~700 prompt tokens and a ~400-token response: over 1024, so the prompt keeps its last 512
+    # (and 512 + 400 fits, so the responses stay whole).
+    "long_prompt": {"prompt": SENTENCE * 40, "real": STORY * 25, "generated": "No idea."},
+    # ~700 prompt tokens but short responses: within 1024, so the official rule cuts nothing.
+    "long_prompt_fits": {"prompt": SENTENCE * 40, "real": "Gravity.", "generated": "Tides."},
     # ~1500-token response: the prompt stays (short), responses keep 1024 - 512 tokens.
     "long_response": {"prompt": "Tell me a long story.", "real": STORY * 90, "generated": "Once."},
     "inner_eos": {"prompt": "Say hi.", "real": "Hi!</s> Bye.", "generated": "Hello</s>"},
@@ -114,7 +115,8 @@ def test_the_records_exercise_each_rule(tmp_path, tokenizer_dir):
         o["generation_input_ids"][0] != 1 and o["real"]["input_ids"][0] != 1 for o in got.values()
     )
     assert prompt_len(got["long_prompt"]) == 512
-    assert len(got["long_prompt"]["real"]["input_ids"]) <= 1024
+    assert 512 + 300 < len(got["long_prompt"]["real"]["input_ids"]) <= 1024
+    assert got["long_prompt"]["real"]["input_ids"][-1] == 2  # response whole, EOS appended
     assert prompt_len(got["long_prompt_fits"]) > 512  # the official rule leaves it whole
     long = got["long_response"]["real"]
     assert len(long["input_ids"]) - prompt_len(got["long_response"]) == 1024 - 512
