@@ -155,3 +155,77 @@ def test_the_clean_layout_differs_where_the_readme_says(tmp_path, tokenizer_dir)
     # Clean cuts every prompt over max_prompt_length; official only when the sequence is too long.
     # (clean counts the prompt without its BOS, which it then adds)
     assert clean[1]["real"]["labels"].count(-100) <= 513 < official[1]["real"]["labels"].count(-100)
+
+
+@pytest.fixture(scope="module")
+def mistral_micro(tmp_path_factory, tokenizer_dir):
+    """A randomly initialised MistralForCausalLM of a few parameters with the real tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, MistralConfig, MistralForCausalLM
+
+    out = tmp_path_factory.mktemp("mistral") / "model"
+    torch.manual_seed(0)
+    config = MistralConfig(
+        vocab_size=32000, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+    )  # fmt: skip
+    MistralForCausalLM(config).save_pretrained(out)
+    AutoTokenizer.from_pretrained(str(tokenizer_dir)).save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["pairs", "triplets"])
+def test_the_trainers_batches_are_the_official_tokens(tmp_path, mistral_micro, tokenizer, kind):
+    """What SPIN's DPOTrainer and the triplet trainer put in their batches is the official
+    layout (small lengths here, so every truncation rule acts on the golden records)."""
+    import torch
+    from datasets import load_from_disk
+
+    from spin.config import TrainingConfig
+    from spin.train.arguments import load_for_training
+    from spin.train.dataset import ROLES, build_dataset
+    from spin.train.spin_trainer import build_spin_trainer
+    from spin.train.triplet import build_triplet_trainer
+
+    roles = ROLES[kind]
+    records = [{**r, "proto": r["generated"] + " Maybe."} for r in RECORDS.values()]
+    cfg = TrainingConfig(max_length=96, max_prompt_length=48, per_device_train_batch_size=8)
+    build_dataset(
+        records, tokenizer, kind=kind, prompt_format="chat", max_prompt_length=48,
+        out_dir=tmp_path / "data", layout=cfg.layout,
+    )  # fmt: skip
+    model, tok = load_for_training(str(mistral_micro), "float32")
+    build = build_spin_trainer if kind == "pairs" else build_triplet_trainer
+    trainer = build(
+        model, tok, load_from_disk(str(tmp_path / "data")), cfg, tmp_path / "ck", seed=0,
+        dtype="float32",
+    )  # fmt: skip
+    dataset = trainer.train_dataset
+    batch = trainer.data_collator([dataset[i] for i in range(len(dataset))])
+    n = len(records)
+    for i, record in enumerate(records):
+        want = official_sequences(
+            tokenizer, record["prompt"], {r: record[r] for r in roles}, 96, 48
+        )
+        for j, role in enumerate(roles):
+            row = j * n + i
+            length = len(want[role]["input_ids"])
+            assert batch["input_ids"][row, :length].tolist() == want[role]["input_ids"]
+            assert batch["attention_mask"][row].tolist() == want[role]["attention_mask"] + [0] * (
+                batch["attention_mask"].shape[1] - length
+            )
+            labels = batch["input_ids"][row].masked_fill(batch["completion_mask"][row] == 0, -100)
+            assert labels[:length].tolist() == want[role]["labels"]
+    loss = trainer.compute_loss(trainer.model, trainer._prepare_inputs(batch))
+    assert torch.isfinite(loss)
+
+
+def test_inspect_names_a_users_mistake_in_one_line(tmp_path, tokenizer_dir, capsys):
+    path = tmp_path / "records.jsonl"
+    write_jsonl(path, [{"prompt": "hi", "real": "hello"}])
+    argv = ["inspect", str(SPIN_YAML), "--records", str(path), "--tokenizer", str(tokenizer_dir)]
+    assert spin_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "records.jsonl" in err and "generated" in err and "\n" not in err
+    assert spin_main([*argv, "--arm", "nope"]) == 2
+    assert "--arm 'nope' is not an arm" in capsys.readouterr().err
