@@ -36,12 +36,12 @@ from torch import Tensor
 from spin.config import TrainingConfig
 from spin.losses import tspin_loss, tspin_ref_loss
 from spin.train.arguments import common_args, finish, last_checkpoint, load_for_training
-from spin.train.dataset import ROLES as KIND_ROLES
+from spin.train.dataset import ROLES as ROLES_BY_KIND
 from spin.train.dataset import SequenceCollator, prepare_sequences
 
 log = logging.getLogger(__name__)
 
-ROLES = KIND_ROLES["triplets"]
+ROLES = ROLES_BY_KIND["triplets"]  # rows [y; y′; y₀] of a batch
 
 
 # ---------------------------------------------------------------- data
