@@ -98,3 +98,50 @@ def test_dpo_trainer_loss_is_spin_loss(tiny, tmp_path, loss_type):
     loss = trainer.compute_loss(trainer.model, batch)
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-5)
     assert abs(loss.item() - at_start) > 1e-3
+
+
+def test_the_clean_layout_is_trls_own_tokenisation(tiny, tmp_path):
+    """The clean layout reproduces TRL's DPOTrainer tokens exactly (the tiny preset's losses
+    depend on it): the same batches from a stock DPOTrainer and from train_spin's, with
+    prompts over max_prompt_length and sequences over max_length."""
+    from trl import DPOTrainer
+
+    from spin.train.spin_trainer import dpo_config
+
+    cfg = TrainingConfig(
+        per_device_train_batch_size=4, max_length=64, max_prompt_length=32, layout="clean"
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny["model"])
+    model = AutoModelForCausalLM.from_pretrained(tiny["model"])
+    items = make_items(8, seed=6)
+    records = [
+        {
+            "prompt": it["prompt"] * (1 + i % 2),
+            "real": it["answer"] + " long" * 20,
+            "generated": "x",
+        }
+        for i, it in enumerate(items)
+    ]
+    build_dataset(
+        records, tokenizer, kind="pairs", prompt_format="chat", max_prompt_length=32,
+        out_dir=tmp_path / "data",
+    )  # fmt: skip
+    ours = build_spin_trainer(
+        model, tokenizer, load_from_disk(str(tmp_path / "data")), cfg, tmp_path / "a", seed=0,
+        dtype="float32",
+    )  # fmt: skip
+    stock = DPOTrainer(
+        model=model,
+        ref_model=None,
+        args=dpo_config(cfg, tmp_path / "b", 0, "float32"),
+        train_dataset=load_from_disk(str(tmp_path / "data")),
+        processing_class=tokenizer,
+    )
+    assert len(ours.train_dataset) == len(stock.train_dataset) > 0
+    rows = range(len(ours.train_dataset))
+    a = ours.data_collator([ours.train_dataset[i] for i in rows])
+    b = stock.data_collator([stock.train_dataset[i] for i in rows])
+    assert set(a) == set(b)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert a["input_ids"].shape[1] == 64  # truncation acted
