@@ -148,6 +148,7 @@ def bench_training(model: Path, workdir: Path, n: int) -> dict:
         max_prompt_length=64,
         logging_steps=4,
         save_steps=10**6,
+        layout="clean",  # the tiny model's format, as replication/tiny.yaml
     )
     out = {"examples": n}
     losses = {}

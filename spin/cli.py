@@ -21,6 +21,7 @@ VERBS = {
     "report": "spin.report.command",
     "compare": "spin.report.compare_command",
     "bench": "spin.bench",
+    "inspect": "spin.inspection",
 }
 
 

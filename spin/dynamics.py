@@ -5,8 +5,11 @@ model's own y′ but a lower log-likelihood ("nearly half" of the samples are mi
 this way), while under T-SPIN, whose reward is the log-likelihood itself, the two agree.
 `measure` scores one checkpoint on a set of records; `write_dynamics` stores the result.
 
-Log-probs here are computed from the models' logits with a plain forward pass,
-independently of the trainers' fused LM head, so the two cross-check each other in tests.
+Scores use the trainers' tokens (spin.train.dataset: layout, truncation, attention masks) and
+dtype, so a log-prob here is the one the trainer optimises; per-token means are recorded
+beside the sums, which length dominates. Log-probs are computed from the models' logits with a
+plain forward pass, independently of the trainers' fused LM head, so the two cross-check each
+other in tests.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 from torch import Tensor
 
 from spin.io import write_json
-from spin.prompts import format_prompt, truncate_prompt
+from spin.train.dataset import ROLE_COLUMNS, SequenceCollator, render_rows, tokenize_example
 
 SCHEMA = "spin-dynamics/1"
 # Methods whose reward is a log-ratio against the reference (β for SPIN, α for T-SPIN_ref),
@@ -27,22 +30,64 @@ REFERENCE_METHODS = ("spin", "tspin_ref")
 REFERENCE_FREE_METHODS = ("tspin", "tspin_noha")
 
 
-def encode(tokenizer, prompt: str, response: str) -> tuple[list[int], list[int]]:
-    """(prompt ids, response + EOS ids), split where the tokenised prompt and prompt +
-    response diverge, as the trainers do (a BPE merge across the boundary moves it)."""
-    eos = tokenizer.eos_token
-    text = response if response.endswith(eos) else response + eos
-    prompt_ids = tokenizer(prompt)["input_ids"]
-    full_ids = tokenizer(prompt + text)["input_ids"]
-    n = 0
-    for a, b in zip(prompt_ids, full_ids, strict=False):
-        if a != b:
-            break
-        n += 1
-    return full_ids[:n], full_ids[n:]
+def encode_records(
+    records: list[dict],
+    tokenizer,
+    *,
+    roles: tuple[str, ...],
+    prompt_format: str,
+    layout: str,
+    max_length: int | None,
+    max_prompt_length: int,
+) -> list[dict]:
+    """The trainer's tokens of each record {"prompt" (raw), "real", "generated"[, "proto"]}:
+    spin.train.dataset's rendering, layout, truncation and attention masks."""
+    rows, _ = render_rows(
+        records,
+        tokenizer,
+        kind="triplets" if "proto" in roles else "pairs",
+        prompt_format=prompt_format,
+        max_prompt_length=max_prompt_length,
+        layout=layout,
+    )
+    kw = dict(
+        roles=roles, layout=layout, max_length=max_length, max_prompt_length=max_prompt_length
+    )
+    return [tokenize_example(row, tokenizer, **kw) for row in rows]
 
 
 @torch.no_grad()
+def token_logps(
+    model, examples: list[dict], role: str, *, pad_token_id: int, batch_size: int = 16
+) -> tuple[Tensor, Tensor]:
+    """(Σ log π over the role's response tokens, number of those tokens) per tokenised example
+    (`encode_records`), as float32 CPU tensors, from right-padded batches."""
+    collate = SequenceCollator(pad_token_id, (role,))
+    device = next(model.parameters()).device
+    # Longest first, so batches hold similar lengths (less padding) and memory peaks early.
+    lengths = [len(e["prompt_ids"]) + len(e[f"{role}_ids"]) for e in examples]
+    order = sorted(range(len(examples)), key=lambda i: -lengths[i])
+    sums = torch.empty(len(examples), dtype=torch.float32)
+    counts = torch.empty(len(examples), dtype=torch.float32)
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = {k: v.to(device) for k, v in collate([examples[i] for i in idx]).items()}
+        ids, mask = batch["input_ids"], batch["completion_mask"][:, 1:].float()
+        logits = model(
+            input_ids=ids, attention_mask=batch["attention_mask"], use_cache=False
+        ).logits
+        # Token t is predicted from position t − 1.
+        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        per_token = logprobs.gather(-1, ids[:, 1:, None]).squeeze(-1) * mask
+        del logits, logprobs
+        sums[torch.tensor(idx)] = per_token.sum(dim=1).cpu()
+        counts[torch.tensor(idx)] = mask.sum(dim=1).cpu()
+    model.train(was_training)
+    return sums, counts
+
+
 def sequence_logps(
     model,
     tokenizer,
@@ -51,75 +96,48 @@ def sequence_logps(
     *,
     batch_size: int = 16,
     reduction: str = "sum",
+    layout: str = "clean",
     max_length: int | None = None,
+    max_prompt_length: int | None = None,
 ) -> Tensor:
-    """log π(response + EOS | prompt) for each pair, summed (or averaged) over response
-    tokens; prompts are rendered text. Sequences are right-padded and, with max_length,
-    cut to their first max_length tokens like the trainers. Returns a float32 CPU tensor."""
+    """log π(response | prompt) per pair of rendered prompt and raw response, with the
+    trainers' tokens, summed (or averaged, reduction=mean) over the response tokens."""
     if len(prompts) != len(responses):
         raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction '{reduction}' is not sum or mean")
-    pad_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    examples = [
+        tokenize_example(
+            {"prompt": p, ROLE_COLUMNS["real"]: r},
+            tokenizer,
+            roles=("real",),
+            layout=layout,
+            max_length=max_length,
+            max_prompt_length=max_prompt_length,
+        )
+        for p, r in zip(prompts, responses, strict=True)
+    ]
+    sums, counts = token_logps(
+        model, examples, "real", pad_token_id=_pad_id(tokenizer), batch_size=batch_size
     )
-    device = next(model.parameters()).device
-    encoded = []
-    for prompt, response in zip(prompts, responses, strict=True):
-        p, r = encode(tokenizer, prompt, response)
-        ids, mask = p + r, [0] * len(p) + [1] * len(r)
-        if max_length is not None:
-            ids, mask = ids[:max_length], mask[:max_length]
-        encoded.append((ids, mask))
-    # Longest first, so batches hold similar lengths (less padding) and memory peaks early.
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
-    out = torch.empty(len(encoded), dtype=torch.float32)
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        width = max(len(encoded[i][0]) for i in idx)
-        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(idx), width), dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.float32)
-        for row, i in enumerate(idx):
-            seq, m = encoded[i]
-            ids[row, : len(seq)] = torch.tensor(seq)
-            attention[row, : len(seq)] = 1
-            mask[row, : len(m)] = torch.tensor(m, dtype=torch.float32)
-        ids, attention, mask = ids.to(device), attention.to(device), mask.to(device)
-        logits = model(input_ids=ids, attention_mask=attention, use_cache=False).logits
-        # Token t is predicted from position t − 1.
-        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        token_logps = logprobs.gather(-1, ids[:, 1:, None]).squeeze(-1) * mask[:, 1:]
-        del logits, logprobs
-        logps = token_logps.sum(dim=1)
-        if reduction == "mean":
-            logps = logps / mask[:, 1:].sum(dim=1).clamp(min=1)
-        out[torch.tensor(idx)] = logps.cpu()
-    model.train(was_training)
-    return out
+    return _reduce(sums, counts, reduction)
+
+
+def _pad_id(tokenizer) -> int:
+    pad = tokenizer.pad_token_id
+    return tokenizer.eos_token_id if pad is None else pad
 
 
 def _score(
-    model_path: str,
-    tokenizer,
-    prompts: list[str],
-    responses: dict[str, list[str]],
-    *,
-    dtype: str,
-    **kw,
-) -> dict[str, Tensor]:
-    """Load one model, score every role's responses, free the model."""
+    model_path: str, examples: list[dict], roles, *, dtype: str, **kw
+) -> dict[str, tuple[Tensor, Tensor]]:
+    """Load one model (in the trainer's dtype), score every role, free the model."""
     from transformers import AutoModelForCausalLM
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).to(device)
     try:
-        return {
-            role: sequence_logps(model, tokenizer, prompts, texts, **kw)
-            for role, texts in responses.items()
-        }
+        return {role: token_logps(model, examples, role, **kw) for role in roles}
     finally:
         del model
         gc.collect()
@@ -146,12 +164,17 @@ def measure(
     beta: float = 0.1,
     prompt_format: str = "chat",
     max_prompt_length: int = 512,
+    max_length: int | None = None,
+    layout: str = "clean",
     reduction: str = "sum",
     batch_size: int = 16,
     dtype: str = "float32",
 ) -> dict:
     """Mean rewards and log-probs of y (real), y′ (generated) and y₀ (proto, if the records
-    have it) under policy_path, and the mismatch share.
+    have it) under policy_path, and the mismatch share, on the trainer's tokens (prompt_format,
+    layout, max_length, max_prompt_length) in the trainer's dtype. logp_{role} and the rewards
+    use the trainer's reduction; logp_per_token_{role} is the mean per response token beside
+    them, and tokens_{role} the mean response length.
 
     Rewards: spin β(log πθ − log πref), tspin_ref α(log πθ − log πref), with the reference
     loaded from reference_path after the policy is freed (never both at once); tspin and
@@ -166,19 +189,22 @@ def measure(
     if not records:
         raise ValueError("no records to measure")
     roles = ["real", "generated"] + (["proto"] if all("proto" in r for r in records) else [])
-    prompts = [
-        truncate_prompt(
-            tokenizer, format_prompt(tokenizer, r["prompt"], prompt_format), max_prompt_length
-        )[0]
-        for r in records
-    ]
-    responses = {role: [r[role] for r in records] for role in roles}
-    kw = dict(batch_size=batch_size, reduction=reduction, dtype=dtype)
-    logps = _score(policy_path, tokenizer, prompts, responses, **kw)
+    examples = encode_records(
+        records,
+        tokenizer,
+        roles=tuple(roles),
+        prompt_format=prompt_format,
+        layout=layout,
+        max_length=max_length,
+        max_prompt_length=max_prompt_length,
+    )
+    kw = dict(dtype=dtype, pad_token_id=_pad_id(tokenizer), batch_size=batch_size)
+    scored = _score(policy_path, examples, roles, **kw)
+    logps = {role: _reduce(*scored[role], reduction) for role in roles}
     if method in REFERENCE_METHODS:
-        ref = _score(reference_path, tokenizer, prompts, responses, **kw)
+        ref = _score(reference_path, examples, roles, **kw)
         scale = beta if method == "spin" else alpha
-        rewards = {role: scale * (logps[role] - ref[role]) for role in roles}
+        rewards = {role: scale * (logps[role] - _reduce(*ref[role], reduction)) for role in roles}
     else:
         rewards = {role: alpha * logps[role] for role in roles}
     result = {"n": len(records)}
@@ -186,18 +212,19 @@ def measure(
         result[f"reward_{role}"] = rewards[role].mean().item() if role in rewards else None
     for role in ("real", "generated", "proto"):
         result[f"logp_{role}"] = logps[role].mean().item() if role in logps else None
-    for role in ("real", "generated", "proto"):  # per token too: y and y′ differ in length
-        if role not in logps:
-            result[f"logp_per_token_{role}"] = None
-            continue
-        tokens = torch.tensor([len(encode(tokenizer, p, r)[1]) for p, r in zip(prompts, responses[role], strict=True)],
-                              dtype=torch.float32)  # fmt: skip
-        per_token = logps[role] if reduction == "mean" else logps[role] / tokens.clamp(min=1)
-        result[f"logp_per_token_{role}"] = per_token.mean().item()
+    for role in ("real", "generated", "proto"):
+        per_token = _reduce(*scored[role], "mean").mean().item() if role in scored else None
+        result[f"logp_per_token_{role}"] = per_token
+    for role in ("real", "generated", "proto"):
+        result[f"tokens_{role}"] = scored[role][1].mean().item() if role in scored else None
     result["mismatch_share"] = mismatch_share(
         rewards["real"], rewards["generated"], logps["real"], logps["generated"]
     )
     return result
+
+
+def _reduce(sums: Tensor, counts: Tensor, reduction: str) -> Tensor:
+    return sums / counts.clamp(min=1) if reduction == "mean" else sums
 
 
 def write_dynamics(

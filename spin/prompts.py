@@ -5,7 +5,9 @@ from __future__ import annotations
 
 ALPACA = "### Instruction: {prompt}\n\n### Response: "
 
-# HuggingFaceH4/zephyr-7b-beta's template (the Alignment Handbook's SFT recipe).
+# The Zephyr template: the Alignment Handbook's DEFAULT_CHAT_TEMPLATE (which its SFT saves into the
+# model: zephyr-7b-sft-full's, not checked against the Hub here), character for character
+# uclaml/SPIN's (spin/alignment/data.py at a12ba80, the fallback of its get_tokenizer). Rendered: `<|user|>\n{content}</s>\n`, one turn per line.
 ZEPHYR_TEMPLATE = (
     "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + eos_token }}\n"
     "{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token }}\n"
@@ -51,18 +53,43 @@ def check_chat_template(template: str, where: str) -> None:
         raise ConfigError(f"{where}: the chat template does not render the user's message")
 
 
-def format_prompt(tokenizer, prompt: str, fmt: str) -> str:
-    """Render a user prompt as the text the model continues."""
+# The assistant prefix the official trainer strips from each rendered response.
+ASSISTANT_PREFIX = "<|assistant|>\n"
+
+
+def format_prompt(tokenizer, prompt: str, fmt: str, layout: str = "clean") -> str:
+    """Render a user prompt as the text the model continues. In the official layout the chat
+    prompt starts with an empty system turn, as uclaml/SPIN's trainer (and the Alignment
+    Handbook SFT that made θ0) inserted one."""
     if fmt == "alpaca":
         return ALPACA.format(prompt=prompt)
     if fmt == "chat":
+        messages = [{"role": "user", "content": prompt}]
+        if layout == "official":
+            messages.insert(0, {"role": "system", "content": ""})
         return tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}],
+            messages,
             chat_template=chat_template_of(tokenizer),
             tokenize=False,
             add_generation_prompt=True,
         )
     raise ValueError(f"unknown prompt format '{fmt}' (alpaca or chat)")
+
+
+def format_response(tokenizer, response: str, layout: str) -> str:
+    """The text of one response as the trainer tokenises it. official: the chat template's
+    rendering of the assistant turn with the assistant prefix stripped (Zephyr's gives
+    `content</s>\n`); the tokeniser appends one more EOS. clean: the content + EOS (added only
+    if missing, as TRL does)."""
+    if layout == "official":
+        text = tokenizer.apply_chat_template(
+            [{"role": "assistant", "content": response}],
+            chat_template=chat_template_of(tokenizer),
+            tokenize=False,
+        )
+        return text.removeprefix(ASSISTANT_PREFIX)
+    eos = tokenizer.eos_token
+    return response if response.endswith(eos) else response + eos
 
 
 def truncate_prompt(tokenizer, text: str, max_tokens: int) -> tuple[str, bool]:
@@ -72,3 +99,19 @@ def truncate_prompt(tokenizer, text: str, max_tokens: int) -> tuple[str, bool]:
     if len(ids) <= max_tokens:
         return text, False
     return tokenizer.decode(ids[-max_tokens:], skip_special_tokens=False), True
+
+
+def generation_input_ids(tokenizer, texts: list[str], layout: str, **kwargs):
+    """The generator's tokenisation of rendered prompts: without special tokens in the official
+    layout (generate.py's `add_special_tokens=False`), with the tokenizer's BOS in the clean one.
+    Extra kwargs (padding, return_tensors) go to the tokenizer."""
+    return tokenizer(texts, add_special_tokens=layout == "clean", **kwargs)
+
+
+def clean_generation(text: str, layout: str, eos_token: str) -> str:
+    """A decoded response as stored. official: generate.py's `replace("</s>", "").lstrip()` on
+    text decoded with special tokens (EOS and the pads after it; Mistral's EOS is `</s>`);
+    clean: `strip()` on text decoded without them."""
+    if layout == "official":
+        return text.replace(eos_token, "").lstrip()
+    return text.strip()

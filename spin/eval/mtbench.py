@@ -119,6 +119,7 @@ def generate_answers(model_path: str, questions: list[dict], model_id: str, *, b
         max_new_tokens=max_new_tokens or int(manifest()["max_new_tokens"]), temperature=0.0,
         top_k=int(manifest()["top_k"]), batch_size=batch_size or 8,
         gpu_memory_utilization=0.9 if cuda else 0.2,
+        layout="clean",  # the chat template's own BOS; answers decoded without special tokens
     )  # fmt: skip
     engine = load_backend(
         model_path, cfg, dtype=dtype or ("bfloat16" if cuda else "float32"), seed=seed

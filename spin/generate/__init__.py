@@ -1,7 +1,8 @@
 """Synthetic-response generation (y' from θt, y0 from θ0), resumable shard by shard.
 
 Backends share one interface: `Backend.generate(texts, seeds) -> list[str]`, texts already
-rendered in the chosen prompt format. `generate_file` handles sharding, resume and the
+rendered in the chosen prompt format, outputs decoded but not yet cleaned up (generate_file
+does that, in the configured layout). `generate_file` handles sharding, resume and the
 output format: each input record plus {"generated": ...}.
 """
 
@@ -16,7 +17,7 @@ from tqdm.auto import tqdm
 from spin.config import GenerationConfig
 from spin.errors import DataError, SpinError
 from spin.io import append_jsonl, count_complete_lines, read_jsonl, sha256_file, write_json
-from spin.prompts import format_prompt
+from spin.prompts import clean_generation, format_prompt
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +103,13 @@ def generate_file(
     for s in range(0, len(todo), cfg.shard_size):
         shard_records = todo[s : s + cfg.shard_size]
         texts = [
-            format_prompt(tokenizer, r[prompt_field], cfg.prompt_format) for r in shard_records
+            format_prompt(tokenizer, r[prompt_field], cfg.prompt_format, cfg.layout)
+            for r in shard_records
         ]
-        outputs = backend.generate(texts, [seed + int(r["idx"]) for r in shard_records])
+        outputs = [
+            clean_generation(o, cfg.layout, tokenizer.eos_token)
+            for o in backend.generate(texts, [seed + int(r["idx"]) for r in shard_records])
+        ]
         empty += sum(1 for o in outputs if not o.strip())
         append_jsonl(
             output_path,

@@ -7,7 +7,7 @@ EXAMPLE = "spin generate --model runs/tiny/seed42/checkpoints/theta0-SFT --input
 
 
 def add_arguments(p) -> None:
-    from spin.config import BACKENDS, PROMPT_FORMATS
+    from spin.config import BACKENDS, LAYOUTS, PROMPT_FORMATS
 
     p.add_argument("--model", required=True, help="checkpoint folder or Hub id")
     p.add_argument(
@@ -24,6 +24,12 @@ def add_arguments(p) -> None:
         choices=PROMPT_FORMATS,
         default="alpaca",
         help="alpaca (the paper's generate.py) or the model's chat template",
+    )
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="official",
+        help="official: no BOS, replace('</s>', '').lstrip() as generate.py; clean: BOS, strip()",
     )
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
@@ -54,7 +60,7 @@ def options(cfg, *, dtype: str, seed: int) -> list[str]:
     how the pipeline's data-parallel generation starts its per-GPU processes, and what
     `spin plan --commands` prints. config_from_args inverts it (tested for every field)."""
     return [
-        "--backend", cfg.backend, "--prompt-format", cfg.prompt_format,
+        "--backend", cfg.backend, "--prompt-format", cfg.prompt_format, "--layout", cfg.layout,
         "--max-new-tokens", str(cfg.max_new_tokens), "--temperature", repr(cfg.temperature),
         "--top-p", repr(cfg.top_p), "--batch-size", str(cfg.batch_size),
         "--shard-size", str(cfg.shard_size),
@@ -76,6 +82,7 @@ def config_from_args(args):
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         batch_size=args.batch_size, shard_size=args.shard_size,
         gpu_memory_utilization=gpu_util, tensor_parallel_size=args.tensor_parallel_size,
+        layout=args.layout,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from transformers import (
 )
 
 from spin.config import GenerationConfig
+from spin.prompts import generation_input_ids
 
 
 class RecordSampler(LogitsProcessor):
@@ -79,7 +80,9 @@ class HFBackend:
         sample = self.cfg.temperature > 0
         for b in range(0, len(texts), self.cfg.batch_size):
             batch = texts[b : b + self.cfg.batch_size]
-            enc = self.tokenizer(batch, return_tensors="pt", padding=True).to(self.device)
+            enc = generation_input_ids(
+                self.tokenizer, batch, self.cfg.layout, return_tensors="pt", padding=True
+            ).to(self.device)
             processors = (
                 [
                     RecordSampler(
@@ -103,7 +106,7 @@ class HFBackend:
                 pad_token_id=self.tokenizer.pad_token_id,
             )
             new = gen[:, enc["input_ids"].shape[1] :]
-            out.extend(
-                t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)
-            )
+            # Raw text; generate_file cleans it up (spin.prompts.clean_generation).
+            skip = self.cfg.layout == "clean"
+            out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=skip))
         return out

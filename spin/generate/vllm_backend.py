@@ -28,6 +28,9 @@ class VLLMBackend:
     def generate(self, texts: list[str], seeds: list[int]) -> list[str]:
         from vllm import SamplingParams
 
+        from spin.prompts import generation_input_ids
+
+        clean = self.cfg.layout == "clean"
         params = [
             SamplingParams(
                 temperature=self.cfg.temperature,
@@ -35,8 +38,13 @@ class VLLMBackend:
                 top_k=self.cfg.top_k or 0,  # 0: no top-k cut
                 max_tokens=self.cfg.max_new_tokens,
                 seed=s,
+                skip_special_tokens=clean,
             )
             for s in seeds
         ]
-        outputs = self.llm.generate(texts, params, use_tqdm=False)
-        return [o.outputs[0].text.strip() for o in outputs]
+        # Token ids, not text, so that vLLM adds no BOS the layout leaves out.
+        ids = generation_input_ids(self.llm.get_tokenizer(), texts, self.cfg.layout)["input_ids"]
+        prompts = [{"prompt_token_ids": p} for p in ids]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        # Raw text; generate_file cleans it up (spin.prompts.clean_generation).
+        return [o.outputs[0].text for o in outputs]

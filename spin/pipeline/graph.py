@@ -172,6 +172,7 @@ def build_graph(exp: Experiment) -> Graph:
                         "method": TRAINER[arm.method] if arm.method != "tspin_noha" else "tspin", "arm": arm_name, "iteration": t,
                         "alpha": cfg.alpha, "beta": cfg.beta, "prompt_format": cfg.prompt_format,
                         "max_prompt_length": cfg.max_prompt_length, "reduction": cfg.logp_reduction,
+                        "max_length": cfg.max_length, "layout": cfg.layout, "dtype": dtype,
                         "max_train": exp.dynamics.max_train, "max_heldout": exp.dynamics.max_heldout,
                         **mark,
                     },

@@ -342,6 +342,7 @@ def train(ctx: StageContext) -> dict:
                 prompt_format=cfg.prompt_format,
                 max_prompt_length=cfg.max_prompt_length,
                 out_dir=out,
+                layout=cfg.layout,
             ),
         )
     )
@@ -453,6 +454,7 @@ def dynamics(ctx: StageContext) -> dict:
             policy, records, tokenizer, method=p["method"], reference_path=reference,
             alpha=p["alpha"], beta=p["beta"], prompt_format=p["prompt_format"],
             max_prompt_length=p["max_prompt_length"], reduction=p["reduction"],
+            max_length=p["max_length"], layout=p["layout"], dtype=p["dtype"],
         )  # fmt: skip
     write_dynamics(
         ctx.workdir / "dynamics.json",

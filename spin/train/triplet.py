@@ -12,18 +12,17 @@ Trainer API only (`compute_loss`, `log`, `loss_is_scaled_for_ga`) plus TRL's pub
 `add_fused_lm_head`, the same chunked log-prob kernel DPOTrainer uses, so SPIN and T-SPIN
 log-probs come from identical code and no (batch, length, vocab) logits are materialised.
 
-What it keeps from TRL's preference pipeline, so T-SPIN and SPIN see the same tokens:
-- tokenisation: prompt and prompt + completion + EOS tokenised separately, the completion
-  starting where the two diverge;
-- truncation: each sequence keeps its first `max_length` tokens (keep_start); examples whose
-  prompt alone fills `max_length` are dropped;
-- log-probs summed over completion tokens (or averaged, with `logp_reduction: mean`).
+T-SPIN and SPIN see the same tokens: both trainers tokenise with spin.train.dataset
+(`prepare_sequences`, `SequenceCollator`) in the configured layout, official (uclaml/SPIN's
+collator) or clean (TRL's). Log-probs are summed over response tokens (or averaged, with
+`logp_reduction: mean`).
 
 All three responses go through the policy in one concatenated forward pass, as rows
 [y; y′; y₀] of one right-padded batch. With β = 0 (T-SPIN iteration 0, the no-historical-
-advantage ablation) y₀'s term has weight 0 and its rows are not run: a step costs a pair's. With `reference=True` (T-SPIN_ref) the reference
-log-probs of θt are computed once when training starts, from the starting model (which is
-θt) as the Trainer placed or sharded it, so no second model is ever resident.
+advantage ablation) y₀'s term has weight 0 and its rows are not run: a step costs a pair's.
+With `reference=True` (T-SPIN_ref) the reference log-probs of θt are computed once when
+training starts, from the starting model (which is θt) as the Trainer placed or sharded it,
+so no second model is ever resident.
 """
 
 from __future__ import annotations
@@ -41,75 +40,17 @@ from torch import Tensor
 from spin.config import TrainingConfig
 from spin.losses import tspin_loss
 from spin.train.arguments import common_args, finish, last_checkpoint, load_for_training
+from spin.train.dataset import ROLES as ROLES_BY_KIND
+from spin.train.dataset import SequenceCollator, prepare_sequences
 
 log = logging.getLogger(__name__)
 
-ROLES = ("real", "generated", "proto")
-# Dataset column (spin.train.dataset COLUMNS["triplets"]) holding each role's text.
-TEXT_COLUMNS = {"real": "chosen", "generated": "rejected", "proto": "proto"}
-# The collator's per-row tensors (the others, ref_*_logps, are per example).
+ROLES = ROLES_BY_KIND["triplets"]  # rows [y; y′; y₀] of a batch
+# The collator's per-row tensors (the others, ref_*_logps and example_index, are per example).
 SEQUENCE_KEYS = ("input_ids", "attention_mask", "completion_mask")
 
 
 # ---------------------------------------------------------------- data
-
-
-def tokenize_triplet(example: dict, tokenizer) -> dict:
-    """Token ids of the prompt and of each completion (+ EOS), split where the tokenised
-    prompt and prompt + completion diverge (as TRL's DPOTrainer does)."""
-    eos = tokenizer.eos_token
-    prompt_ids = tokenizer(example["prompt"])["input_ids"]
-    full = {}
-    for role, column in TEXT_COLUMNS.items():
-        text = example[column]
-        if not text.endswith(eos):
-            text += eos
-        full[role] = tokenizer(example["prompt"] + text)["input_ids"]
-    prompt_len = min(_common_prefix(prompt_ids, ids) for ids in full.values())
-    out = {"prompt_ids": prompt_ids[:prompt_len]}
-    for role, ids in full.items():
-        out[f"{role}_ids"] = ids[prompt_len:]
-    return out
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-@dataclass
-class TripletCollator:
-    """Rows [prompt+y for each example; prompt+y′ ...; prompt+y₀ ...], each cut to its first
-    `max_length` tokens, right-padded; `completion_mask` marks response tokens."""
-
-    pad_token_id: int
-    max_length: int | None = None
-
-    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Tensor]:
-        ids, masks = [], []
-        for role in ROLES:
-            for ex in examples:
-                seq = ex["prompt_ids"] + ex[f"{role}_ids"]
-                mask = [0] * len(ex["prompt_ids"]) + [1] * len(ex[f"{role}_ids"])
-                if self.max_length is not None:
-                    seq, mask = seq[: self.max_length], mask[: self.max_length]
-                ids.append(seq)
-                masks.append(mask)
-        width = max(len(s) for s in ids)
-        batch = {
-            "input_ids": torch.tensor([s + [self.pad_token_id] * (width - len(s)) for s in ids]),
-            "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in ids]),
-            "completion_mask": torch.tensor([m + [0] * (width - len(m)) for m in masks]),
-        }
-        for role in ROLES:
-            key = f"ref_{role}_logps"
-            if key in examples[0]:
-                batch[key] = torch.tensor([ex[key] for ex in examples], dtype=torch.float32)
-        return batch
 
 
 def sequence_logps_fused(model, batch: dict[str, Tensor], reduction: str) -> Tensor:
@@ -135,9 +76,13 @@ def sequence_logps_fused(model, batch: dict[str, Tensor], reduction: str) -> Ten
 
 def pair_rows(batch: dict[str, Tensor]) -> dict[str, Tensor]:
     """The y and y′ rows of a [y; y′; y₀] batch, cut to the longest of them: right padding
-    makes the dropped columns padding only, so the rows' log-probs do not change."""
+    makes the dropped columns padding only, so the rows' log-probs do not change. A row ends
+    at its last response token (completion_mask), not at its attention: the official layout
+    masks the EOS tokens inside a sequence."""
     rows = batch["input_ids"].size(0) // len(ROLES) * 2
-    width = int(batch["attention_mask"][:rows].sum(dim=1).max())
+    completion = batch["completion_mask"][:rows]
+    positions = torch.arange(1, completion.size(1) + 1)
+    width = int((completion.cpu() * positions).max())
     return {k: v[:rows, :width] if k in SEQUENCE_KEYS else v for k, v in batch.items()}
 
 
@@ -175,6 +120,8 @@ def _trainer_class():
             alpha: float,
             beta: float,
             max_length: int | None = None,
+            max_prompt_length: int | None = None,
+            layout: str = "clean",
             reduction: str = "sum",
             reference: bool = False,
         ):
@@ -185,11 +132,19 @@ def _trainer_class():
             self.alpha, self.beta = alpha, beta
             self.reduction, self.reference = reduction, reference
             self._metrics: dict[str, list[float]] = defaultdict(list)
-            train_dataset = prepare_triplets(train_dataset, processing_class, args, max_length)
+            train_dataset = prepare_sequences(
+                train_dataset,
+                processing_class,
+                args,
+                roles=ROLES,
+                layout=layout,
+                max_length=max_length,
+                max_prompt_length=max_prompt_length,
+            )
             super().__init__(
                 model=model,
                 args=args,
-                data_collator=TripletCollator(processing_class.pad_token_id, max_length),
+                data_collator=SequenceCollator(processing_class.pad_token_id, ROLES),
                 train_dataset=train_dataset,
                 processing_class=processing_class,
             )
@@ -359,37 +314,8 @@ def _reference_pass(trainer):
     return ReferencePass()
 
 
-def prepare_triplets(dataset, tokenizer, args, max_length: int | None):
-    """Tokenise the text columns (prompt, chosen, rejected, proto) into token-id columns,
-    keep only those, and drop examples whose prompt alone fills max_length."""
-    missing = {"prompt", *TEXT_COLUMNS.values()} - set(dataset.column_names)
-    if missing:
-        raise ValueError(f"triplet dataset lacks columns {sorted(missing)}")
-    keep = {"prompt_ids", *(f"{r}_ids" for r in ROLES)}
-    # The main process tokenises first; the others then read its cache (same fingerprint).
-    with args.main_process_first(local=False, desc="tokenising triplets"):
-        dataset = dataset.map(
-            tokenize_triplet,
-            fn_kwargs={"tokenizer": tokenizer},
-            remove_columns=[c for c in dataset.column_names if c not in keep],
-            desc="Tokenising triplets",
-        )
-        if max_length is not None:
-            before = len(dataset)
-            dataset = dataset.filter(lambda ex: len(ex["prompt_ids"]) < max_length)
-            if len(dataset) < before:
-                log.warning(
-                    "dropped %d triplets whose prompt fills max_length=%d",
-                    before - len(dataset),
-                    max_length,
-                )
-    if len(dataset) == 0:
-        raise ValueError("no triplet left after dropping prompts that fill max_length")
-    return dataset
-
-
 def triplet_args(cfg: TrainingConfig, output_dir: Path, seed: int, dtype: str):
-    """TrainingArguments for the triplet trainer. Columns are pruned by prepare_triplets, so
+    """TrainingArguments for the triplet trainer. Columns are pruned by prepare_sequences, so
     Trainer's own pruning (which would drop them all: the model takes no `proto_ids`) is off."""
     from transformers import TrainingArguments
 
@@ -420,6 +346,8 @@ def build_triplet_trainer(
         alpha=cfg.alpha,
         beta=cfg.beta,
         max_length=cfg.max_length,
+        max_prompt_length=cfg.max_prompt_length,
+        layout=cfg.layout,
         reduction=cfg.logp_reduction,
         reference=reference,
     )
@@ -444,6 +372,7 @@ def train_tspin(
 
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
+    # The arguments first: under ZeRO-3 they make from_pretrained load the weights sharded.
     args = triplet_args(cfg, ckpt_dir, seed, dtype)
     model, tokenizer = load_for_training(model_path, dtype, args)
     trainer = build_triplet_trainer(

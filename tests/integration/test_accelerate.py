@@ -41,6 +41,7 @@ def test_spin_train_two_cpu_processes(tiny_model_dir, tiny_items, tmp_path):
         "max_length": 64,
         "max_prompt_length": 48,
         "logging_steps": 1,
+        "layout": "clean",  # the tiny model's format (replication/tiny.yaml)
     }
     cmd = train_command(
         "spin",

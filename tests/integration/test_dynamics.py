@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from spin.dynamics import measure, mismatch_share, sequence_logps, write_dynamics
-from spin.prompts import format_prompt
+from spin.prompts import format_prompt, truncate_prompt
 from spin.tiny.tasks import make_items
 from tests.integration.hand_logps import hand_logp
 
@@ -147,6 +147,32 @@ def test_measure_reference_rewards_and_mismatch(tiny, monkeypatch, method, scale
     assert result["mismatch_share"] == pytest.approx(by_hand.item())
     # The seeded perturbation mismatches some examples but not all, so the count is exercised.
     assert 0 < by_hand.item() < 1
+
+
+def test_measure_scores_the_trainers_truncated_tokens_with_per_token_means(tiny):
+    # Long responses: with max_length the trainer sees only the first max_length tokens of
+    # prompt + response (clean layout), and so must the dynamics.
+    tokenizer = tiny["tokenizer"]
+    recs = [{**r, "real": r["real"] + " long" * 40} for r in records(3)]
+    model = AutoModelForCausalLM.from_pretrained(tiny["policy"])
+    sums, counts = [], []
+    for r in recs:
+        prompt = truncate_prompt(tokenizer, format_prompt(tokenizer, r["prompt"], "chat"), 32)[0]
+        prompt_ids = tokenizer(prompt)["input_ids"]
+        full = tokenizer(prompt + r["real"] + tokenizer.eos_token)["input_ids"][:60]
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(input_ids=torch.tensor([full])).logits[0], -1)
+        tokens = [logprobs[t - 1, full[t]] for t in range(len(prompt_ids), len(full))]
+        sums.append(torch.stack(tokens).sum().item())
+        counts.append(len(tokens))
+    result = measure(
+        str(tiny["policy"]), recs, tokenizer, method="tspin", max_length=60, max_prompt_length=32
+    )
+    assert max(counts) < len(tokenizer(recs[0]["real"])["input_ids"])  # truncation acted
+    assert result["logp_real"] == pytest.approx(sum(sums) / 3, abs=1e-4)
+    assert result["tokens_real"] == pytest.approx(sum(counts) / 3)
+    per_token = sum(s / c for s, c in zip(sums, counts, strict=True)) / 3
+    assert result["logp_per_token_real"] == pytest.approx(per_token, abs=1e-5)
 
 
 def test_mismatch_share_on_a_constructed_case():

@@ -30,6 +30,7 @@ def _hf(tiny_model_dir, **kw):
         max_new_tokens=6,
         batch_size=8,
         shard_size=8,
+        layout="clean",
         **kw,
     )
     return HFBackend(str(tiny_model_dir), cfg), cfg
@@ -180,7 +181,8 @@ import sys
 from spin.cli import main
 if __name__ == "__main__":
     sys.exit(main(["generate", "--model", {str(tiny_model_dir)!r}, "--input", {str(prompts)!r}, "--output", {str(out)!r},
-                   "--backend", "vllm", "--prompt-format", "chat", "--max-new-tokens", "6", "--shard-size", "8"]))
+                   "--backend", "vllm", "--prompt-format", "chat", "--layout", "clean", "--max-new-tokens", "6",
+                   "--shard-size", "8"]))
 """
     script = tmp_path / "run_vllm.py"
     script.write_text(code)

@@ -1,4 +1,4 @@
-"""TRL's DPOTrainer, configured as train_spin configures it (SPINTrainer), computes
+"""TRL's DPOTrainer, built as train_spin builds it (SPINTrainer), computes
 spin.losses.spin_loss, and its reference pass gives Δ = 0 at step 0.
 
 This is how DESIGN.md's loss contract is met for SPIN: SPIN trains on TRL's DPOTrainer, and
@@ -19,7 +19,7 @@ from spin.config import TrainingConfig
 from spin.losses import spin_loss
 from spin.tiny.tasks import make_items
 from spin.train.dataset import build_dataset
-from spin.train.spin_trainer import dpo_config, spin_trainer_class
+from spin.train.spin_trainer import build_spin_trainer, dpo_config
 from tests.integration.hand_logps import hand_logps
 
 BETA = 0.1
@@ -58,16 +58,13 @@ def test_dpo_trainer_loss_is_spin_loss(tiny, tmp_path, loss_type):
         per_device_train_batch_size=4,
         max_length=128,
         max_prompt_length=64,
+        layout="clean",  # hand_logps tokenises as the clean layout does
     )
     tokenizer = AutoTokenizer.from_pretrained(tiny["model"])
     model = AutoModelForCausalLM.from_pretrained(tiny["model"])
     # As train_spin builds it: no reference model object, reference log-probs precomputed.
-    trainer = spin_trainer_class()(
-        model=model,
-        ref_model=None,
-        args=dpo_config(cfg, tmp_path, 0, "float32"),
-        train_dataset=load_from_disk(str(tiny["data"])),
-        processing_class=tokenizer,
+    trainer = build_spin_trainer(
+        model, tokenizer, load_from_disk(str(tiny["data"])), cfg, tmp_path, seed=0, dtype="float32"
     )
     assert trainer.ref_model is None
     rows = load_from_disk(str(tiny["data"])).select(range(4)).to_list()
@@ -113,18 +110,25 @@ STEP0_TOLERANCE = {"float32": 1e-4, "bfloat16": 0.25}  # both measured 0.0 here
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_reference_pass_gives_zero_delta_at_step_0(tiny, tmp_path, dtype):
     cfg = TrainingConfig(
-        beta=BETA, per_device_train_batch_size=2, max_length=128, max_prompt_length=64
+        beta=BETA,
+        per_device_train_batch_size=2,
+        max_length=128,
+        max_prompt_length=64,
+        layout="clean",  # the tiny model's format
     )
     tokenizer = AutoTokenizer.from_pretrained(tiny["model"])
     model = AutoModelForCausalLM.from_pretrained(tiny["model"])
     args = dpo_config(cfg, tmp_path, 0, dtype)
     assert args.precompute_ref_batch_size == 8  # larger than training's
-    trainer = spin_trainer_class()(
-        model=model,
-        ref_model=None,
+    trainer = build_spin_trainer(
+        model,
+        tokenizer,
+        load_from_disk(str(tiny["data"])),
+        cfg,
+        tmp_path,
+        seed=0,
+        dtype=dtype,
         args=args,
-        train_dataset=load_from_disk(str(tiny["data"])),
-        processing_class=tokenizer,
     )
     worst = 0.0
     for batch in trainer.get_train_dataloader():  # shuffled training batches of 2
@@ -134,3 +138,50 @@ def test_reference_pass_gives_zero_delta_at_step_0(tiny, tmp_path, dtype):
             worst = max(worst, (lp.float() - batch[key].float()).abs().max().item())
     print(f"max |Δ logp| at step 0, {dtype}: {worst:.2e}")
     assert worst <= STEP0_TOLERANCE[dtype]
+
+
+def test_the_clean_layout_is_trls_own_tokenisation(tiny, tmp_path):
+    """The clean layout reproduces TRL's DPOTrainer tokens exactly (the tiny preset's losses
+    depend on it): the same batches from a stock DPOTrainer and from train_spin's, with
+    prompts over max_prompt_length and sequences over max_length."""
+    from trl import DPOTrainer
+
+    from spin.train.spin_trainer import dpo_config
+
+    cfg = TrainingConfig(
+        per_device_train_batch_size=4, max_length=64, max_prompt_length=32, layout="clean"
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny["model"])
+    model = AutoModelForCausalLM.from_pretrained(tiny["model"])
+    items = make_items(8, seed=6)
+    records = [
+        {
+            "prompt": it["prompt"] * (1 + i % 2),
+            "real": it["answer"] + " long" * 20,
+            "generated": "x",
+        }
+        for i, it in enumerate(items)
+    ]
+    build_dataset(
+        records, tokenizer, kind="pairs", prompt_format="chat", max_prompt_length=32,
+        out_dir=tmp_path / "data",
+    )  # fmt: skip
+    ours = build_spin_trainer(
+        model, tokenizer, load_from_disk(str(tmp_path / "data")), cfg, tmp_path / "a", seed=0,
+        dtype="float32",
+    )  # fmt: skip
+    stock = DPOTrainer(
+        model=model,
+        ref_model=None,
+        args=dpo_config(cfg, tmp_path / "b", 0, "float32"),
+        train_dataset=load_from_disk(str(tmp_path / "data")),
+        processing_class=tokenizer,
+    )
+    assert len(ours.train_dataset) == len(stock.train_dataset) > 0
+    rows = range(len(ours.train_dataset))
+    a = ours.data_collator([ours.train_dataset[i] for i in rows])
+    b = stock.data_collator([stock.train_dataset[i] for i in rows])
+    assert set(a) == set(b)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert a["input_ids"].shape[1] == 64  # truncation acted

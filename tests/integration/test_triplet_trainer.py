@@ -61,6 +61,7 @@ def config(**overrides) -> TrainingConfig:
         save_steps=1000,
         alpha=1.0,
         beta=0.1,
+        layout="clean",  # hand_logps tokenises as the clean layout does
     )
     return TrainingConfig(**{**base, **overrides})
 

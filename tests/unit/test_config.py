@@ -168,3 +168,20 @@ def test_allowed_optimizers_and_schedulers_exist_in_transformers():
 
     assert set(OPTIMIZERS) <= {o.value for o in OptimizerNames}
     assert set(SCHEDULERS) <= {s.value for s in SchedulerType}
+def test_paper_recipes_default_to_the_official_layout_and_tiny_to_clean():
+    for path in EXPERIMENTS:
+        exp = load_experiment(path)
+        want = "clean" if path.name.startswith("tiny") else "official"
+        assert exp.generation.layout == want, path.name
+        for arm, spec in exp.arms.items():
+            for t in range(len(spec.iterations)):
+                if spec.method != "continued_sft":
+                    assert exp.iteration_training(arm, t).layout == want, (path.name, arm, t)
+
+
+def test_a_misspelt_layout_names_the_key_and_the_allowed_values():
+    root = ROOT / "replication"
+    with pytest.raises(ConfigError, match=r"training.layout: 'offical' .*did you mean 'official'"):
+        load_experiment(root / "spin-zephyr-7b.yaml", ["training.layout=offical"])
+    with pytest.raises(ConfigError, match=r"generation.layout: 'raw' is not one of"):
+        load_experiment(root / "spin-zephyr-7b.yaml", ["generation.layout=raw"])

@@ -183,7 +183,7 @@ def test_generate_options_carry_every_generation_setting():
     changed = {
         "backend": "vllm", "prompt_format": "chat", "max_new_tokens": 7, "temperature": 0.7,
         "top_p": 0.9, "top_k": 20, "batch_size": 3, "shard_size": 5, "gpu_memory_utilization": 0.3,
-        "tensor_parallel_size": 2,
+        "tensor_parallel_size": 2, "layout": "clean",
     }  # fmt: skip
     # a new GenerationConfig field must be added here and to options()
     assert set(changed) == {f.name for f in fields(GenerationConfig)}
