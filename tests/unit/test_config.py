@@ -168,6 +168,8 @@ def test_allowed_optimizers_and_schedulers_exist_in_transformers():
 
     assert set(OPTIMIZERS) <= {o.value for o in OptimizerNames}
     assert set(SCHEDULERS) <= {s.value for s in SchedulerType}
+
+
 def test_paper_recipes_default_to_the_official_layout_and_tiny_to_clean():
     for path in EXPERIMENTS:
         exp = load_experiment(path)
