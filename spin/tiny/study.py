@@ -175,8 +175,10 @@ def dynamics_frame(runs: list[Path]) -> pd.DataFrame | None:
         return None
     df = pd.DataFrame(rows)
     cols = [c for c in df.columns if c.startswith(("mismatch", "logp")) and df[c].notna().any()]
-    g = df.groupby(["split", "arm", "iteration"])[cols].agg(["mean", "std"])
+    keys = ["split", "arm", "iteration"]
+    g = df.groupby(keys)[cols].agg(["mean", "std"])
     g.columns = [f"{c} {stat}" for c, stat in g.columns]
+    g.insert(0, "seeds", df.groupby(keys)["seed"].nunique())
     return g.reset_index()
 
 

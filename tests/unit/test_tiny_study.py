@@ -94,3 +94,17 @@ def test_stability_and_report_files(runs, tmp_path):
     assert "Per task family" in text and "tiny_sort" in text
     assert json.loads(out.with_suffix(".json").read_text())["seeds"] == [1, 2, 3]
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_dynamics_mean_over_the_seeds_that_logged_them(runs):
+    split = {"n": 4, "mismatch_share": 0.5, "logp_real": -8.0, "logp_generated": -6.0,
+             "logp_per_token_real": -2.0, "logp_per_token_generated": -1.5, "logp_proto": None}  # fmt: skip
+    for run, shift in zip(runs[:2], (0.0, 2.0), strict=True):
+        d = {"arm": "spin", "iteration": 0, "seed": run.name, "method": "spin",
+             "splits": {"train": {**split, "logp_real": -8.0 + shift}}}  # fmt: skip
+        (run / "results" / "dynamics").mkdir()
+        (run / "results" / "dynamics" / "spin-iter0.json").write_text(json.dumps(d))
+    dyn = study.dynamics_frame(runs).iloc[0]
+    assert dyn["seeds"] == 2 and dyn["logp_real mean"] == -7.0
+    assert dyn["logp_real std"] == pytest.approx(2**0.5)
+    assert dyn["logp_per_token_generated mean"] == -1.5 and "logp_proto mean" not in dyn
