@@ -139,7 +139,7 @@ def bench_training(model: Path, workdir: Path, n: int) -> dict:
     from trl import DPOTrainer
 
     from spin.config import TrainingConfig
-    from spin.train.spin_trainer import dpo_config, spin_trainer_class
+    from spin.train.spin_trainer import build_spin_trainer, dpo_config
 
     class EpochClock(TrainerCallback):
         def __init__(self):
@@ -171,13 +171,15 @@ def bench_training(model: Path, workdir: Path, n: int) -> dict:
         ref = (
             None if precompute else AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
         )
-        trainer = (spin_trainer_class() if precompute else DPOTrainer)(
-            model=policy,
-            ref_model=ref,
-            args=args,
-            train_dataset=load_from_disk(str(pairs)),
-            processing_class=tok,
-        )
+        data = load_from_disk(str(pairs))
+        if precompute:  # as train_spin builds it
+            trainer = build_spin_trainer(
+                policy, tok, data, cfg, workdir, seed=0, dtype="float32", args=args
+            )
+        else:  # the official trainer's way: TRL's tokens (the clean layout's) and a resident ref
+            trainer = DPOTrainer(
+                model=policy, ref_model=ref, args=args, train_dataset=data, processing_class=tok
+            )
         setup_s = time.perf_counter() - start
         clock = EpochClock()
         trainer.add_callback(clock)
