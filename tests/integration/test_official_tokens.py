@@ -184,8 +184,8 @@ def test_the_trainers_batches_are_the_official_tokens(tmp_path, mistral_micro, t
     from spin.config import TrainingConfig
     from spin.train.arguments import load_for_training
     from spin.train.dataset import ROLES, build_dataset
-    from spin.train.spin_trainer import build_spin_trainer
-    from spin.train.triplet import build_triplet_trainer
+    from spin.train.spin_trainer import build_spin_trainer, dpo_config
+    from spin.train.triplet import build_triplet_trainer, triplet_args
 
     roles = ROLES[kind]
     records = [{**r, "proto": r["generated"] + " Maybe."} for r in RECORDS.values()]
@@ -194,11 +194,16 @@ def test_the_trainers_batches_are_the_official_tokens(tmp_path, mistral_micro, t
         records, tokenizer, kind=kind, prompt_format="chat", max_prompt_length=48,
         out_dir=tmp_path / "data", layout=cfg.layout,
     )  # fmt: skip
-    model, tok = load_for_training(str(mistral_micro), "float32")
-    build = build_spin_trainer if kind == "pairs" else build_triplet_trainer
+    build, make_args = (
+        (build_spin_trainer, dpo_config)
+        if kind == "pairs"
+        else (build_triplet_trainer, triplet_args)
+    )
+    args = make_args(cfg, tmp_path / "ck", 0, "float32")  # as the trainers: before the weights
+    model, tok = load_for_training(str(mistral_micro), "float32", args)
     trainer = build(
         model, tok, load_from_disk(str(tmp_path / "data")), cfg, tmp_path / "ck", seed=0,
-        dtype="float32",
+        dtype="float32", args=args,
     )  # fmt: skip
     dataset = trainer.train_dataset
     batch = trainer.data_collator([dataset[i] for i in range(len(dataset))])
