@@ -158,6 +158,7 @@ def stability(seeds: dict, arm: str, iterations: range) -> dict:
     out = {"mean_abs_change": over_seeds(steps), "per_seed_abs_change": steps}
     if flips:
         out["flipped_items_pct"] = over_seeds(flips)
+        out["per_seed_flipped_items_pct"] = flips
     return out
 
 
@@ -210,16 +211,18 @@ def analyse(runs: list[Path], resamples: int = bootstrap.RESAMPLES) -> dict:
     common = range(1, 1 + min(max(iters["spin"], default=0), max(iters["tspin"], default=0)))
     stable = {LABELS[a]: stability(seeds, a, common) for a in ("spin", "tspin", "continued_sft")
               if iters[a]}  # fmt: skip
-    steadier = None
-    if "SPIN" in stable and "T-SPIN" in stable:
-        a = stable["T-SPIN"]["per_seed_abs_change"]
-        b = stable["SPIN"]["per_seed_abs_change"]
+    steadier = {}
+    for key in ("per_seed_abs_change", "per_seed_flipped_items_pct"):
+        a = stable.get("T-SPIN", {}).get(key, [])
+        b = stable.get("SPIN", {}).get(key, [])
         if len(a) == len(b) and a:
-            steadier = over_seeds([x - y for x, y in zip(a, b, strict=True)])
-    return {"seeds": sorted(seeds), "accuracy": accuracy, "differences": diffs,
+            steadier[key.removeprefix("per_seed_")] = over_seeds(
+                [x - y for x, y in zip(a, b, strict=True)]
+            )
+    return {"seeds": sorted(seeds), "run_order": list(seeds), "accuracy": accuracy, "differences": diffs,
             "power": {name: power(d) for name, d in diffs.items() if "items" in d},
             "stability": {"iterations": list(common), "methods": stable,
-                          "tspin_minus_spin_abs_change": steadier}}  # fmt: skip
+                          "tspin_minus_spin": steadier}}  # fmt: skip
 
 
 def _ci(d: dict, prefix: str = "") -> str:
@@ -254,7 +257,8 @@ def render(result: dict, dyn: pd.DataFrame | None, families: pd.DataFrame | None
                   families.to_markdown(index=False, floatfmt=".1f")]  # fmt: skip
     lines += ["", "## Paired differences (points): 95% CI over seeds, and the per-item paired "
               "bootstrap (items of all seeds pooled)", "",
-              "| difference | over seeds | sd | per seed | per-item bootstrap |",
+              f"| difference | over seeds | sd | per seed ({', '.join(map(str, result['run_order']))}) "
+              "| per-item bootstrap |",
               "|---|---|---:|---|---|"]  # fmt: skip
     for name, d in result["differences"].items():
         per = ", ".join(f"{v:+.1f}" for v in d["per_seed"].values())
@@ -271,9 +275,11 @@ def render(result: dict, dyn: pd.DataFrame | None, families: pd.DataFrame | None
         flip = f"{f['mean']:.2f} [{f['ci_low']:.2f}, {f['ci_high']:.2f}]" if f else "—"
         lines.append(f"| {name} | {a['mean']:.2f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}] "
                      f"(sd {a['sd']:.2f}) | {flip} |")  # fmt: skip
-    if st["tspin_minus_spin_abs_change"]:
-        lines += ["", f"T-SPIN − SPIN, mean abs change: {_ci(st['tspin_minus_spin_abs_change'])} "
-                  "(negative: T-SPIN steadier)"]  # fmt: skip
+    for key, what in (("abs_change", "mean abs change (points)"),
+                      ("flipped_items_pct", "flipped items (%)")):  # fmt: skip
+        if key in st["tspin_minus_spin"]:
+            lines += ["", f"T-SPIN − SPIN, {what}, paired by seed: "
+                      f"{_ci(st['tspin_minus_spin'][key])} (negative: T-SPIN steadier)"]  # fmt: skip
     if dyn is not None:
         lines += ["", "## Training dynamics (mean and sd over seeds)", "",
                   dyn.to_markdown(index=False, floatfmt=".3f")]  # fmt: skip

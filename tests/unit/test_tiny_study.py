@@ -87,6 +87,9 @@ def test_stability_and_report_files(runs, tmp_path):
         [abs(a[("spin", 1)] - a[("spin", 0)]) for a in seeds]
     )
     assert result["stability"]["iterations"] == [1]
+    steadier = result["stability"]["tspin_minus_spin"]["abs_change"]
+    tspin = result["stability"]["methods"]["T-SPIN"]["per_seed_abs_change"]
+    assert steadier["mean"] == pytest.approx(np.mean(tspin) - np.mean(spin["per_seed_abs_change"]))
     out = tmp_path / "report" / "study"
     assert study.main([*map(str, runs), "--output", str(out), "--resamples", "200"]) == 0
     text = out.with_suffix(".md").read_text()
