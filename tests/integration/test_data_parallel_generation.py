@@ -62,9 +62,12 @@ def test_two_processes_write_the_one_process_file(
     assert two == one  # byte for byte: same records, same order, same greedy tokens
     assert [json.loads(line)["idx"] for line in two.splitlines()] == list(range(21))
     stage_dir = Store(tmp_path / "two").path(stage)
+    # each shard's log, and the settings `spin generate` checks before it appends (issue 12)
     assert sorted(p.name for p in stage_dir.glob("generations.jsonl.*")) == [
         "generations.jsonl.shard0-of-2.log",
+        "generations.jsonl.shard0-of-2.settings.json",
         "generations.jsonl.shard1-of-2.log",
+        "generations.jsonl.shard1-of-2.settings.json",
     ]
 
 

@@ -234,9 +234,10 @@ def test_mtbench_answers_sample_as_gen_model_answer(tmp_path, bos_model, monkeyp
     special tokens."""
     import shutil
 
-    from transformers import AutoTokenizer, GenerationMixin
+    from transformers import AutoTokenizer, GenerationMixin, TopKLogitsWarper
 
     from spin.eval import mtbench
+    from spin.generate.hf_backend import RecordSampler
 
     model = tmp_path / "model"
     shutil.copytree(bos_model, model)
@@ -249,7 +250,11 @@ def test_mtbench_answers_sample_as_gen_model_answer(tmp_path, bos_model, monkeyp
     def record(self, input_ids=None, **kw):
         first = [int(r[m.bool()][:2].tolist() == [tok.bos_token_id] * 2) for r, m
                  in zip(input_ids, kw["attention_mask"], strict=True)]  # fmt: skip
-        sent.append({"top_k": kw.get("top_k"), "do_sample": kw.get("do_sample"),
+        # Sampling is RecordSampler's (per-record seeds, issue 12), with HF sampling's warpers.
+        samplers = [p for p in kw.get("logits_processor") or [] if isinstance(p, RecordSampler)]
+        top_k = next((w.top_k for s in samplers for w in s.warpers
+                      if isinstance(w, TopKLogitsWarper)), None)  # fmt: skip
+        sent.append({"top_k": top_k, "do_sample": bool(samplers),
                      "double_bos": sum(first), "first": {int(r[m.bool()][0]) for r, m
                      in zip(input_ids, kw["attention_mask"], strict=True)}})  # fmt: skip
         return generate(self, input_ids=input_ids, **kw)
