@@ -21,14 +21,9 @@ KINDS = {"spin": "pairs", "tspin": "triplets", "tspin_noha": "triplets", "tspin_
 
 
 def add_arguments(p) -> None:
-    p.add_argument("experiment", help="experiment YAML (see replication/)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. training.layout=clean",
-    )
+    from spin.pipeline.command import add_experiment_file_arguments
+
+    add_experiment_file_arguments(p)
     p.add_argument(
         "--records",
         required=True,

@@ -12,7 +12,8 @@ EXAMPLE = (
 )
 
 
-def add_experiment_arguments(p) -> None:
+def add_experiment_file_arguments(p) -> None:
+    """EXPERIMENT.yaml and its --set overrides: what every verb that reads a recipe takes."""
     p.add_argument("experiment", help="experiment YAML (see replication/)")
     p.add_argument(
         "--set",
@@ -21,6 +22,10 @@ def add_experiment_arguments(p) -> None:
         metavar="KEY=VALUE",
         help="override a config field, e.g. training.learning_rate=1e-6 or arms.spin.iterations.0.beta=0.2",
     )
+
+
+def add_experiment_arguments(p) -> None:
+    add_experiment_file_arguments(p)
     p.add_argument("--output-dir", help="run folder (default: the experiment's output_dir)")
 
 
