@@ -34,8 +34,9 @@ def ultrachat_first_turns(rows, *, source: str = "ultrachat_200k") -> list[dict]
             )
         user, assistant = messages[0], messages[1]
         if not (isinstance(user, dict) and isinstance(assistant, dict)):
-            raise DataError(source, "turns must be objects with role and content", line=i + 1,
-                            field="messages")  # fmt: skip
+            raise DataError(
+                source, "turns must be objects with role and content", line=i + 1, field="messages"
+            )
         if user.get("role") != "user" or assistant.get("role") != "assistant":
             raise DataError(
                 source, "first two turns must be user then assistant", line=i + 1, field="messages"
@@ -43,8 +44,9 @@ def ultrachat_first_turns(rows, *, source: str = "ultrachat_200k") -> list[dict]
         prompt, real = user.get("content", ""), assistant.get("content", "")
         for field, value in (("messages[0].content", prompt), ("messages[1].content", real)):
             if not isinstance(value, str):
-                raise DataError(source, f"expected text, got {type(value).__name__}",
-                                line=i + 1, field=field)  # fmt: skip
+                raise DataError(
+                    source, f"expected text, got {type(value).__name__}", line=i + 1, field=field
+                )
         if not prompt.strip():
             raise DataError(source, "empty prompt", line=i + 1, field="messages[0].content")
         if not real.strip():

@@ -41,7 +41,13 @@ BUDGETS = {
 }
 # The micro model: the recipe's architecture family (Mistral, GQA, head_dim 64) and the real
 # tokenizer's 32,000-token vocabulary, small enough to build and run in seconds.
-MICRO = {"hidden_size": 256, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2, "intermediate_size": 768}  # fmt: skip
+MICRO = {
+    "hidden_size": 256,
+    "num_layers": 2,
+    "num_heads": 4,
+    "num_kv_heads": 2,
+    "intermediate_size": 768,
+}
 BF16_RELATIVE_TOLERANCE = 2**-8  # bf16 keeps 8 significant bits
 
 
@@ -55,12 +61,16 @@ def build_micro_model(out: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(mistral_tokenizer_dir("zephyr")))
     torch.manual_seed(0)
     config = MistralConfig(
-        vocab_size=len(tokenizer), hidden_size=MICRO["hidden_size"],
-        num_hidden_layers=MICRO["num_layers"], num_attention_heads=MICRO["num_heads"],
-        num_key_value_heads=MICRO["num_kv_heads"], intermediate_size=MICRO["intermediate_size"],
-        max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=MICRO["hidden_size"],
+        num_hidden_layers=MICRO["num_layers"],
+        num_attention_heads=MICRO["num_heads"],
+        num_key_value_heads=MICRO["num_kv_heads"],
+        intermediate_size=MICRO["intermediate_size"],
+        max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
+    )
     MistralForCausalLM(config).save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     return out
@@ -69,11 +79,15 @@ def build_micro_model(out: Path) -> Path:
 def _prompts(n: int = 64) -> list[dict]:
     topics = ["rivers", "prime numbers", "bread", "tides", "chess", "glaciers", "owls", "jazz"]
     return [
-        {"idx": i, "prompt": f"Write a short note about {topics[i % len(topics)]} ({i}).",
-         "real": f"A note about {topics[i % len(topics)]}.",
-         "generated": f"Something about item {i}.", "proto": f"An early answer {i}."}
+        {
+            "idx": i,
+            "prompt": f"Write a short note about {topics[i % len(topics)]} ({i}).",
+            "real": f"A note about {topics[i % len(topics)]}.",
+            "generated": f"Something about item {i}.",
+            "proto": f"An early answer {i}.",
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 # ---------------------------------------------------------------- the checks (child side)
@@ -88,7 +102,9 @@ def check_vllm_vs_hf(model: Path, work: Path) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(str(model))
     texts = [format_prompt(tokenizer, r["prompt"], "alpaca") for r in _prompts()]
     seeds = list(range(len(texts)))
-    cfg = GenerationConfig(backend="vllm", max_new_tokens=64, batch_size=64, gpu_memory_utilization=0.3)  # fmt: skip
+    cfg = GenerationConfig(
+        backend="vllm", max_new_tokens=64, batch_size=64, gpu_memory_utilization=0.3
+    )
     from spin.generate.vllm_backend import VLLMBackend  # first: before HF touches CUDA
 
     engine = VLLMBackend(str(model), cfg, dtype="bfloat16")
@@ -107,11 +123,14 @@ def check_vllm_vs_hf(model: Path, work: Path) -> dict:
 
     v, h = tokens(by_vllm) / vllm_s, tokens(by_hf) / hf_s
     return {
-        "prompts": len(texts), "max_new_tokens": 64, "vllm_startup_s": round(engine.startup_s, 1),
-        "vllm_tokens_per_s": round(v, 1), "hf_tokens_per_s": round(h, 1),
+        "prompts": len(texts),
+        "max_new_tokens": 64,
+        "vllm_startup_s": round(engine.startup_s, 1),
+        "vllm_tokens_per_s": round(v, 1),
+        "hf_tokens_per_s": round(h, 1),
         "vllm_over_hf": round(v / h, 2),
         "greedy_identical": sum(a == b for a, b in zip(by_vllm, by_hf, strict=True)),
-    }  # fmt: skip
+    }
 
 
 def _dataset(model: Path, work: Path, kind: str) -> Path:
@@ -122,15 +141,30 @@ def _dataset(model: Path, work: Path, kind: str) -> Path:
     out = work / f"dataset-{kind}"
     if not out.exists():
         tokenizer = AutoTokenizer.from_pretrained(str(model))
-        build_dataset(_prompts(16), tokenizer, kind=kind, prompt_format="chat", max_prompt_length=64, out_dir=out)  # fmt: skip
+        build_dataset(
+            _prompts(16),
+            tokenizer,
+            kind=kind,
+            prompt_format="chat",
+            max_prompt_length=64,
+            out_dir=out,
+        )
     return out
 
 
 def _training(**overrides):
     from spin.config import TrainingConfig
 
-    base = dict(learning_rate=5e-7, per_device_train_batch_size=4, max_steps=1, warmup_ratio=0.0,
-                logging_steps=1, save_steps=1000, max_length=128, max_prompt_length=64)  # fmt: skip
+    base = dict(
+        learning_rate=5e-7,
+        per_device_train_batch_size=4,
+        max_steps=1,
+        warmup_ratio=0.0,
+        logging_steps=1,
+        save_steps=1000,
+        max_length=128,
+        max_prompt_length=64,
+    )
     return TrainingConfig(**{**base, **overrides})
 
 
@@ -142,14 +176,26 @@ def _changed_share(before: Path, after: Path) -> dict:
     b = AutoModelForCausalLM.from_pretrained(str(after), dtype=torch.float32).state_dict()
     total = sum(t.numel() for t in a.values())
     changed = sum(int((a[k] != b[k]).sum()) for k in a)
-    return {"weights_changed": changed, "weights": total, "changed_share": round(changed / total, 4)}  # fmt: skip
+    return {
+        "weights_changed": changed,
+        "weights": total,
+        "changed_share": round(changed / total, 4),
+    }
 
 
 def check_bf16_master_step(model: Path, work: Path) -> dict:
     from spin.train.command import run_training
 
     out = work / "bf16-step"
-    run_training("spin", str(model), _dataset(model, work, "pairs"), out, _training(), seed=0, dtype="bfloat16")  # fmt: skip
+    run_training(
+        "spin",
+        str(model),
+        _dataset(model, work, "pairs"),
+        out,
+        _training(),
+        seed=0,
+        dtype="bfloat16",
+    )
     result = _changed_share(model, out / "model")
     # pure bf16 weights would change only the few weights whose update exceeds half a bf16
     # step; fp32 master weights take nearly every update
@@ -164,12 +210,20 @@ def check_fsdp2_one_process(model: Path, work: Path) -> dict:
 
     out = work / "fsdp2-step"
     cmd = train_command(
-        "spin", model, _dataset(model, work, "pairs"), out, asdict(_training()), 0, "bfloat16",
+        "spin",
+        model,
+        _dataset(model, work, "pairs"),
+        out,
+        asdict(_training()),
+        0,
+        "bfloat16",
         str(ROOT / "replication/accelerate/fsdp2-8gpu.yaml"),
-    )  # fmt: skip
+    )
     i = cmd.index("--config_file") + 2
     cmd[i:i] = ["--num_processes", "1"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=BUDGETS["fsdp2_one_process"] - 5)  # fmt: skip
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=BUDGETS["fsdp2_one_process"] - 5
+    )
     if res.returncode != 0:
         raise RuntimeError(f"accelerate launch exited {res.returncode}: {res.stderr[-600:]}")
     history = json.loads((out / "train_result.json").read_text())["log_history"]
@@ -182,15 +236,29 @@ def check_tspin_ref_prepass(model: Path, work: Path) -> dict:
 
     out = work / "tspin-ref"
     start = time.perf_counter()
-    result = run_training("tspin_ref", str(model), _dataset(model, work, "triplets"), out, _training(), seed=0, dtype="bfloat16")  # fmt: skip
+    result = run_training(
+        "tspin_ref",
+        str(model),
+        _dataset(model, work, "triplets"),
+        out,
+        _training(),
+        seed=0,
+        dtype="bfloat16",
+    )
     seconds = time.perf_counter() - start
     first = next(e for e in result["log_history"] if any(k.startswith("rewards/") for k in e))
-    rewards = {k: v for k, v in first.items() if k.startswith("rewards/") and k != "rewards/accuracy"}  # fmt: skip
+    rewards = {
+        k: v for k, v in first.items() if k.startswith("rewards/") and k != "rewards/accuracy"
+    }
     # policy = reference at step 0, so every reward is 0 up to the bf16 autocast's rounding
     # of the two passes (summed over ~64 response tokens)
     tolerance = 64 * BF16_RELATIVE_TOLERANCE
-    return {"step0_rewards": rewards, "tolerance": tolerance, "seconds": round(seconds, 1),
-            "passed": all(abs(v) <= tolerance for v in rewards.values())}  # fmt: skip
+    return {
+        "step0_rewards": rewards,
+        "tolerance": tolerance,
+        "seconds": round(seconds, 1),
+        "passed": all(abs(v) <= tolerance for v in rewards.values()),
+    }
 
 
 def check_peak_memory_vs_plan(model: Path, work: Path) -> dict:
@@ -221,8 +289,13 @@ def check_peak_memory_vs_plan(model: Path, work: Path) -> dict:
     shape = TrainingShape(batch, 2, length, False, "rmsprop", "bfloat16")
     est = training_memory(arch, shape, Strategy("single", 1, "bf16"), capacity=1e15, reserve=0)
     ratio = est.total / measured
-    return {"measured_bytes": measured, "estimated_bytes": int(est.total), "estimate_over_measured": round(ratio, 3),
-            "components": {k: int(v) for k, v in est.components.items()}, "passed": 0.8 <= ratio <= 1.5}  # fmt: skip
+    return {
+        "measured_bytes": measured,
+        "estimated_bytes": int(est.total),
+        "estimate_over_measured": round(ratio, 3),
+        "components": {k: int(v) for k, v in est.components.items()},
+        "passed": 0.8 <= ratio <= 1.5,
+    }
 
 
 CHECKS = {
@@ -240,11 +313,25 @@ CHECKS = {
 def _run_child(name: str, model: Path, work: Path) -> dict:
     """One check in its own process, within its budget; its JSON result or its failure."""
     start = time.perf_counter()
-    cmd = [sys.executable, "-m", "spin.gpu_check", "--child", name, "--model", str(model), "--work", str(work)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "spin.gpu_check",
+        "--child",
+        name,
+        "--model",
+        str(model),
+        "--work",
+        str(work),
+    ]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=BUDGETS[name])
     except subprocess.TimeoutExpired:
-        return {"status": "failed", "error": f"over its {BUDGETS[name]} s budget", "seconds": BUDGETS[name]}  # fmt: skip
+        return {
+            "status": "failed",
+            "error": f"over its {BUDGETS[name]} s budget",
+            "seconds": BUDGETS[name],
+        }
     seconds = round(time.perf_counter() - start, 1)
     lines = [line for line in res.stdout.splitlines() if line.startswith("{")]
     if res.returncode != 0 or not lines:
@@ -266,8 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if not torch.cuda.is_available():
-        print("gpu_check: error: no CUDA device visible (torch.cuda.is_available() is False); "
-              "this check needs one GPU", file=sys.stderr)  # fmt: skip
+        print(
+            "gpu_check: error: no CUDA device visible (torch.cuda.is_available() is False); "
+            "this check needs one GPU",
+            file=sys.stderr,
+        )
         return NO_CUDA_EXIT
     if args.child:  # one check, in this process
         print(json.dumps(CHECKS[args.child](Path(args.model), Path(args.work))))

@@ -7,11 +7,13 @@ ALPACA = "### Instruction: {prompt}\n\n### Response: "
 
 # The Zephyr template: the Alignment Handbook's DEFAULT_CHAT_TEMPLATE (which its SFT saves into the
 # model: zephyr-7b-sft-full's, not checked against the Hub here), character for character
-# uclaml/SPIN's (spin/alignment/data.py at a12ba80, the fallback of its get_tokenizer). Rendered: `<|user|>\n{content}</s>\n`, one turn per line.
+# uclaml/SPIN's (spin/alignment/data.py at a12ba80, the fallback of its get_tokenizer).
+# Rendered: `<|user|>\n{content}</s>\n`, one turn per line. The string is verbatim, so its
+# lines keep their length (noqa: E501).
 ZEPHYR_TEMPLATE = (
-    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + eos_token }}\n"
-    "{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token }}\n"
-    "{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif %}\n"
+    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + eos_token }}\n"  # noqa: E501
+    "{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token }}\n"  # noqa: E501
+    "{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif %}\n"  # noqa: E501
     "{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}"
 )
 

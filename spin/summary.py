@@ -76,8 +76,11 @@ def plot_points(table, value: str, err: str | None = None) -> dict[str, tuple[li
             es = [float(base[err].iloc[0]) if err else None, *es]
         out[arm] = (xs, ys, es)
     if not out and len(base):  # a θ0-only run: its one point
-        out["θ0"] = ([THETA0_ITERATION], [float(base[value].iloc[0])],
-                     [float(base[err].iloc[0]) if err else None])  # fmt: skip
+        out["θ0"] = (
+            [THETA0_ITERATION],
+            [float(base[value].iloc[0])],
+            [float(base[err].iloc[0]) if err else None],
+        )
     return out
 
 
@@ -132,7 +135,10 @@ def seed_table(run_dirs: list[Path], suite: str = "tiny"):
 
 
 def dynamics_table(run_dirs: list[Path]):
-    """Mismatch share and rewards/log-likelihoods of y and y′ per (arm, iteration), mean over seeds."""
+    """Mismatch share and rewards/log-likelihoods of y and y′ per (arm, iteration).
+
+    Means over seeds.
+    """
     import pandas as pd
 
     rows = []
@@ -200,8 +206,15 @@ def _plot_grid(grid, base: float | None, title: str, path: Path) -> None:
         for j in range(mean.shape[1]):
             sd = std.values[i, j]
             light = im.norm(mean.values[i, j]) > 0.6  # viridis turns yellow: dark text there
-            ax.text(j, i, f"{mean.values[i, j]:.1f}" + ("" if pd.isna(sd) else f"\n±{sd:.1f}"),
-                    ha="center", va="center", color="black" if light else "white", fontsize=8)  # fmt: skip
+            ax.text(
+                j,
+                i,
+                f"{mean.values[i, j]:.1f}" + ("" if pd.isna(sd) else f"\n±{sd:.1f}"),
+                ha="center",
+                va="center",
+                color="black" if light else "white",
+                fontsize=8,
+            )
     ax.set_xticks(range(len(order[1])), order[1])
     ax.set_yticks(range(len(order[0])), order[0])
     ax.set_xlabel(cols)
@@ -250,11 +263,21 @@ def main(argv: list[str] | None = None) -> int:
         title = f"{_experiment(args.runs)}, {int(table['count'].max())} seeds"
         if grid is not None:  # a line per grid point would be unreadable: the heat map instead
             base = table[table.iteration == THETA0_ITERATION]["mean"]
-            _plot_grid(grid, float(base.iloc[0]) if len(base) else None, title,
-                       args.output.with_name(args.output.name + "_grid.png"))  # fmt: skip
+            _plot_grid(
+                grid,
+                float(base.iloc[0]) if len(base) else None,
+                title,
+                args.output.with_name(args.output.name + "_grid.png"),
+            )
         else:
-            _plot_per_iteration(table, "mean", "std", "held-out exact match (%), mean ± sd over seeds",
-                                title, args.output.with_suffix(".png"))  # fmt: skip
+            _plot_per_iteration(
+                table,
+                "mean",
+                "std",
+                "held-out exact match (%), mean ± sd over seeds",
+                title,
+                args.output.with_suffix(".png"),
+            )
     return 0
 
 

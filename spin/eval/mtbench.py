@@ -99,9 +99,17 @@ def temperature(category: str) -> float:
     return float(man["temperatures"].get(category, man["default_temperature"]))
 
 
-def generate_answers(model_path: str, questions: list[dict], model_id: str, *, backend: str = "hf",
-                     seed: int = 0, max_new_tokens: int | None = None, batch_size: int | None = None,
-                     dtype: str | None = None) -> list[dict]:  # fmt: skip
+def generate_answers(
+    model_path: str,
+    questions: list[dict],
+    model_id: str,
+    *,
+    backend: str = "hf",
+    seed: int = 0,
+    max_new_tokens: int | None = None,
+    batch_size: int | None = None,
+    dtype: str | None = None,
+) -> list[dict]:
     """Two turns per question with the model's chat template, in fschat's answer format."""
     from transformers import AutoTokenizer
 
@@ -111,16 +119,20 @@ def generate_answers(model_path: str, questions: list[dict], model_id: str, *, b
     tok = AutoTokenizer.from_pretrained(model_path)
     if not tok.chat_template:
         raise SpinError(
-            f"{model_path}: the tokenizer has no chat template (MT-Bench renders conversations with it)"
+            f"{model_path}: the tokenizer has no chat template "
+            "(MT-Bench renders conversations with it)"
         )
     cuda = _cuda()
     cfg = GenerationConfig(
-        backend="vllm" if backend == "vllm" else "transformers", prompt_format="chat",
-        max_new_tokens=max_new_tokens or int(manifest()["max_new_tokens"]), temperature=0.0,
-        top_k=int(manifest()["top_k"]), batch_size=batch_size or 8,
+        backend="vllm" if backend == "vllm" else "transformers",
+        prompt_format="chat",
+        max_new_tokens=max_new_tokens or int(manifest()["max_new_tokens"]),
+        temperature=0.0,
+        top_k=int(manifest()["top_k"]),
+        batch_size=batch_size or 8,
         gpu_memory_utilization=0.9 if cuda else 0.2,
         layout="clean",  # the chat template's own BOS; answers decoded without special tokens
-    )  # fmt: skip
+    )
     engine = load_backend(
         model_path, cfg, dtype=dtype or ("bfloat16" if cuda else "float32"), seed=seed
     )
@@ -137,17 +149,27 @@ def generate_answers(model_path: str, questions: list[dict], model_id: str, *, b
                     if k < t:
                         conv.append({"role": "assistant", "content": turns[q["question_id"]][k]})
                 texts.append(
-                    single_bos(tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True), tok)
-                )  # fmt: skip
+                    single_bos(
+                        tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True),
+                        tok,
+                    )
+                )
             outs = engine.generate(texts, [seed + 1000 * t + q["question_id"] for q in group])
             for q, o in zip(group, outs, strict=True):
                 turns[q["question_id"]].append(o.strip())
     now = time.time()
-    return [{
-        "question_id": q["question_id"], "model_id": model_id,
-        "answer_id": hashlib.sha256(f"{model_id}:{q['question_id']}:{seed}".encode()).hexdigest()[:22],
-        "choices": [{"index": 0, "turns": turns[q["question_id"]]}], "tstamp": now,
-    } for q in questions]  # fmt: skip
+    return [
+        {
+            "question_id": q["question_id"],
+            "model_id": model_id,
+            "answer_id": hashlib.sha256(
+                f"{model_id}:{q['question_id']}:{seed}".encode()
+            ).hexdigest()[:22],
+            "choices": [{"index": 0, "turns": turns[q["question_id"]]}],
+            "tstamp": now,
+        }
+        for q in questions
+    ]
 
 
 def _fingerprint(model_path: str) -> dict:
@@ -157,8 +179,10 @@ def _fingerprint(model_path: str) -> dict:
     if not path.is_dir():
         return {"path": model_path}
     files = sorted(p for p in path.resolve().iterdir() if p.is_file())
-    return {"path": str(path.resolve()),
-            "files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]}  # fmt: skip
+    return {
+        "path": str(path.resolve()),
+        "files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files],
+    }
 
 
 def single_bos(text: str, tok) -> str:
@@ -217,20 +241,43 @@ def score(
         if not js:
             continue
         value, se, n = _clustered(js)
-        tasks[name] = {"metric": f"{judge_model} judge score (1-10)", "value": round(value, 4),
-                       "stderr": None if se is None else round(se, 4), "n": n, "shots": 0}  # fmt: skip
+        tasks[name] = {
+            "metric": f"{judge_model} judge score (1-10)",
+            "value": round(value, 4),
+            "stderr": None if se is None else round(se, 4),
+            "n": n,
+            "shots": 0,
+        }
         for j in js:
             doc = j["question_id"] if name.startswith("turn") else f"{j['question_id']}-{j['turn']}"
-            samples.append({"task": name, "doc_id": doc, "score": float(j["score"]),
-                            "turn": int(j["turn"]), "category": cat[j["question_id"]]})  # fmt: skip
+            samples.append(
+                {
+                    "task": name,
+                    "doc_id": doc,
+                    "score": float(j["score"]),
+                    "turn": int(j["turn"]),
+                    "category": cat[j["question_id"]],
+                }
+            )
     return tasks, samples
 
 
-def evaluate_mtbench(model_path: str | None, output_dir: str | Path, *, model_info: dict, backend: str = "hf",
-                     limit: int | None = None, seed: int = 0, judge: JudgeConfig | None = None,
-                     mtbench_data: str | Path | None = None, max_new_tokens: int | None = None,
-                     yes: bool = False, batch_size: int | None = None, dtype: str | None = None,
-                     answers_file: str | Path | None = None) -> Path:  # fmt: skip
+def evaluate_mtbench(
+    model_path: str | None,
+    output_dir: str | Path,
+    *,
+    model_info: dict,
+    backend: str = "hf",
+    limit: int | None = None,
+    seed: int = 0,
+    judge: JudgeConfig | None = None,
+    mtbench_data: str | Path | None = None,
+    max_new_tokens: int | None = None,
+    yes: bool = False,
+    batch_size: int | None = None,
+    dtype: str | None = None,
+    answers_file: str | Path | None = None,
+) -> Path:
     """Generate answers (or take `answers_file`), judge them with fschat, write results."""
     from spin.eval import judge as judging
     from spin.eval import results
@@ -253,42 +300,93 @@ def evaluate_mtbench(model_path: str | None, output_dir: str | Path, *, model_in
         answers_path = Path(answers_file)
     else:
         model_id = model_id_for(model_info["name"])
-        gen = {"backend": backend, "max_new_tokens": max_new_tokens or manifest()["max_new_tokens"],
-               "temperatures": manifest()["temperatures"], "top_k": manifest()["top_k"],
-               "prompt": "the model's chat template, one BOS"}  # fmt: skip
+        gen = {
+            "backend": backend,
+            "max_new_tokens": max_new_tokens or manifest()["max_new_tokens"],
+            "temperatures": manifest()["temperatures"],
+            "top_k": manifest()["top_k"],
+            "prompt": "the model's chat template, one BOS",
+        }
         # keyed by everything that determines the answers: another model, setting or question
         # set into the same folder generates its own file instead of reusing this one's
-        key = sha256_json({"model": _fingerprint(str(model_path)), "model_id": model_id, "seed": seed,
-                           "dtype": dtype, "batch_size": batch_size, "generation": gen,
-                           "questions": [q["question_id"] for q in questions]})[:12]  # fmt: skip
+        key = sha256_json(
+            {
+                "model": _fingerprint(str(model_path)),
+                "model_id": model_id,
+                "seed": seed,
+                "dtype": dtype,
+                "batch_size": batch_size,
+                "generation": gen,
+                "questions": [q["question_id"] for q in questions],
+            }
+        )[:12]
         answers_path = output_dir / f"{MT_BENCH}.answers.{model_id}.{key}.jsonl"
         if answers_path.exists():  # a rerun after a judge failure reuses the answers
             answers = read_jsonl(answers_path)
         else:
-            answers = generate_answers(str(model_path), questions, model_id, backend=backend, seed=seed,
-                                       max_new_tokens=max_new_tokens, batch_size=batch_size, dtype=dtype)  # fmt: skip
+            answers = generate_answers(
+                str(model_path),
+                questions,
+                model_id,
+                backend=backend,
+                seed=seed,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+                dtype=dtype,
+            )
             write_jsonl(answers_path, answers)
     # judgments are keyed by the answers' content, the judge and fschat's prompts and references
-    judge_key = sha256_json({"model_id": model_id, "answers_sha256": sha256_file(answers_path),
-                             "judge": judge.model, "base_url": judge.base_url,
-                             "data": check_data(data)})[:12]  # fmt: skip
+    judge_key = sha256_json(
+        {
+            "model_id": model_id,
+            "answers_sha256": sha256_file(answers_path),
+            "judge": judge.model,
+            "base_url": judge.base_url,
+            "data": check_data(data),
+        }
+    )[:12]
     judgments_file = (
         output_dir / f"{MT_BENCH}.judgments.{model_id_for(judge.model)}.{judge_key}.jsonl"
     )
     judgments = judging.judge(questions, answers, model_id, data, judgments_file, judge, yes=yes)
     tasks, samples = score(judgments, questions, judge.model)
-    prov = results.base_provenance("fschat 0.2.36 (llm_judge gen_judgment, single mode)", seed=seed,
-                                   duration_s=time.time() - start, samples_file=f"{MT_BENCH}.samples.jsonl")  # fmt: skip
-    prov.update({
-        "judge": {"model": judge.model, "base_url": judge.base_url, "mode": "single",
-                  "parse_failures": sum(1 for j in judgments if float(j["score"]) == -1)},
-        "data": {"source": str(data), "commit": manifest()["commit"], "sha256": check_data(data)},
-        "generation": gen, "answers_file": answers_path.name if answers_file is None else str(answers_file),
-        "answers_sha256": sha256_file(answers_path),
-        "judgments_file": judgments_file.name, "limit": limit, "batch_size": batch_size,
-        "dtype": dtype, "backend": backend if answers_file is None else None, "model_id": model_id,
-    })  # fmt: skip
-    out = {"schema": results.SCHEMA, "model": model_info, "suite": MT_BENCH, "tasks": tasks,
-           "average": tasks["mt_bench"]["value"], "average_stderr": tasks["mt_bench"]["stderr"],
-           "provenance": prov}  # fmt: skip
+    prov = results.base_provenance(
+        "fschat 0.2.36 (llm_judge gen_judgment, single mode)",
+        seed=seed,
+        duration_s=time.time() - start,
+        samples_file=f"{MT_BENCH}.samples.jsonl",
+    )
+    prov.update(
+        {
+            "judge": {
+                "model": judge.model,
+                "base_url": judge.base_url,
+                "mode": "single",
+                "parse_failures": sum(1 for j in judgments if float(j["score"]) == -1),
+            },
+            "data": {
+                "source": str(data),
+                "commit": manifest()["commit"],
+                "sha256": check_data(data),
+            },
+            "generation": gen,
+            "answers_file": answers_path.name if answers_file is None else str(answers_file),
+            "answers_sha256": sha256_file(answers_path),
+            "judgments_file": judgments_file.name,
+            "limit": limit,
+            "batch_size": batch_size,
+            "dtype": dtype,
+            "backend": backend if answers_file is None else None,
+            "model_id": model_id,
+        }
+    )
+    out = {
+        "schema": results.SCHEMA,
+        "model": model_info,
+        "suite": MT_BENCH,
+        "tasks": tasks,
+        "average": tasks["mt_bench"]["value"],
+        "average_stderr": tasks["mt_bench"]["stderr"],
+        "provenance": prov,
+    }
     return results.write(output_dir, MT_BENCH, out, samples)

@@ -53,8 +53,13 @@ def _metric(raw: dict, sub: str, ref: MetricRef) -> tuple[float, float | None]:
         raise KeyError(f"lm-eval reported no '{ref.key}' for task '{sub}' (it has: {have})")
     se = _num(res.get(f"{ref.metric}_stderr,{ref.filter}"))
     if se is None:
-        se = _ratio_se([s[ref.metric] for s in raw.get("samples", {}).get(sub, [])
-                        if s.get("filter", "none") == ref.filter and ref.metric in s])  # fmt: skip
+        se = _ratio_se(
+            [
+                s[ref.metric]
+                for s in raw.get("samples", {}).get(sub, [])
+                if s.get("filter", "none") == ref.filter and ref.metric in s
+            ]
+        )
     return float(res[ref.key]), se
 
 
@@ -79,8 +84,9 @@ def _ratio_se(per_doc: list) -> float | None:
     return math.sqrt(resid / (n * (n - 1))) / (sum(m) / n)
 
 
-def _combine(spec: TaskSpec, raw: dict, ref: MetricRef, aggregate: str | None = None
-             ) -> tuple[float, float | None, int, dict]:  # fmt: skip
+def _combine(
+    spec: TaskSpec, raw: dict, ref: MetricRef, aggregate: str | None = None
+) -> tuple[float, float | None, int, dict]:
     values, ses, ns, parts = [], [], [], {}
     for sub in spec.subtasks:
         v, se = _metric(raw, sub, ref)
@@ -96,8 +102,9 @@ def _combine(spec: TaskSpec, raw: dict, ref: MetricRef, aggregate: str | None = 
     return 100 * value, (None if se is None else 100 * se), sum(ns), parts
 
 
-def _value(spec: TaskSpec, raw: dict, aggregate: str | None = None
-           ) -> tuple[float, float | None, int, dict]:  # fmt: skip
+def _value(
+    spec: TaskSpec, raw: dict, aggregate: str | None = None
+) -> tuple[float, float | None, int, dict]:
     """The task's value: its primary metric, or the plain mean of `mean_of`'s metrics.
 
     The metrics of one mean are scored on the same documents and strongly correlated, so
@@ -127,10 +134,13 @@ def tasks_from_lm_eval(suite: Suite, raw: dict) -> dict[str, dict]:
     for spec in suite.tasks.values():
         value, se, n, parts = _value(spec, raw)
         entry: dict[str, Any] = {
-            "metric": spec.metric_label, **_rounded(value, se), "n": n, "shots": spec.shots,
+            "metric": spec.metric_label,
+            **_rounded(value, se),
+            "n": n,
+            "shots": spec.shots,
             "lm_eval_metric": " + ".join(r.metric for r in spec.mean_of) or spec.primary.metric,
             "filter": spec.primary.filter,
-        }  # fmt: skip
+        }
         if len(spec.subtasks) > 1:
             entry["aggregate"] = spec.aggregate
             entry["subtasks"] = parts
@@ -160,11 +170,16 @@ def samples_from_lm_eval(suite: Suite, raw: dict) -> list[dict]:
             for s in raw.get("samples", {}).get(sub, []):
                 if s.get("filter", "none") != spec.primary.filter:
                     continue
-                out.append({
-                    "task": spec.name, "doc_id": f"{sub}/{s['doc_id']}" if multi else s["doc_id"],
-                    "score": float(s[spec.primary.metric]), "subtask": sub,
-                    "metric": spec.primary.metric, "filter": spec.primary.filter,
-                })  # fmt: skip
+                out.append(
+                    {
+                        "task": spec.name,
+                        "doc_id": f"{sub}/{s['doc_id']}" if multi else s["doc_id"],
+                        "score": float(s[spec.primary.metric]),
+                        "subtask": sub,
+                        "metric": spec.primary.metric,
+                        "filter": spec.primary.filter,
+                    }
+                )
     return out
 
 
@@ -196,31 +211,42 @@ def validate_provenance(prov: dict, path: str | Path) -> None:
 
     bos = prov.get("add_bos_token")
     if bos is not None and not isinstance(bos, bool):
-        raise DataError(path, f"must be true, false or null, got {bos!r}",
-                        field="provenance.add_bos_token")  # fmt: skip
+        raise DataError(
+            path, f"must be true, false or null, got {bos!r}", field="provenance.add_bos_token"
+        )
     for sub, until in (prov.get("stop_sequences") or {}).items():
         if until is not None and not (
             isinstance(until, list) and all(isinstance(u, str) for u in until)
         ):
-            raise DataError(path, f"must be a list of strings or null, got {until!r}",
-                            field=f"provenance.stop_sequences.{sub}")  # fmt: skip
+            raise DataError(
+                path,
+                f"must be a list of strings or null, got {until!r}",
+                field=f"provenance.stop_sequences.{sub}",
+            )
     for name, seed in (prov.get("random_seeds") or {}).items():
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-            raise DataError(path, f"must be an integer or null, got {seed!r}",
-                            field=f"provenance.random_seeds.{name}")  # fmt: skip
+            raise DataError(
+                path,
+                f"must be an integer or null, got {seed!r}",
+                field=f"provenance.random_seeds.{name}",
+            )
     data = prov.get("data") or {}
     for sub, src in (data.get("sources") or {}).items() if isinstance(data, dict) else ():
         for split, f in (src.get("local") or {}).items() if isinstance(src, dict) else ():
             if isinstance(f, dict) and not re.fullmatch(r"[0-9a-f]{64}", str(f.get("sha256"))):
-                raise DataError(path, f"not a sha256: {f.get('sha256')!r}",
-                                field=f"provenance.data.sources.{sub}.local.{split}.sha256")  # fmt: skip
+                raise DataError(
+                    path,
+                    f"not a sha256: {f.get('sha256')!r}",
+                    field=f"provenance.data.sources.{sub}.local.{split}.sha256",
+                )
 
 
 def base_provenance(harness: str, *, seed: int, duration_s: float, samples_file: str) -> dict:
     from spin.provenance import provenance
 
-    return provenance(harness=harness, seed=seed, duration_s=round(duration_s, 2),
-                      samples_file=samples_file)  # fmt: skip
+    return provenance(
+        harness=harness, seed=seed, duration_s=round(duration_s, 2), samples_file=samples_file
+    )
 
 
 def check_model_info(model_info: dict) -> dict:

@@ -133,11 +133,17 @@ def check_settings(output_path: Path, settings: dict, done: int) -> None:
         write_json(path, settings)
         return
     if not path.exists():
-        raise DataError(output_path, f"has {done} records but no {path.name} saying how they were "
-                        "generated; remove it or choose another output")  # fmt: skip
+        raise DataError(
+            output_path,
+            f"has {done} records but no {path.name} saying how they were "
+            "generated; remove it or choose another output",
+        )
     before = json.loads(path.read_text(encoding="utf-8"))
     diff = [f"{k}={before.get(k)!r} (now {v!r})" for k, v in settings.items() if before.get(k) != v]
     diff += [f"{k}={v!r} (now unset)" for k, v in before.items() if k not in settings]
     if diff:
-        raise DataError(output_path, f"was written with other settings: {', '.join(diff)}; "
-                        "remove it or choose another output")  # fmt: skip
+        raise DataError(
+            output_path,
+            f"was written with other settings: {', '.join(diff)}; "
+            "remove it or choose another output",
+        )

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-HELP = "Generate a response for every prompt of a JSONL file (vLLM or transformers); resumes where it stopped."
-EXAMPLE = "spin generate --model runs/tiny/seed42/checkpoints/theta0-SFT --input prompts.jsonl --output out.jsonl --backend vllm --prompt-format chat"
+HELP = (
+    "Generate a response for every prompt of a JSONL file (vLLM or transformers); "
+    "resumes where it stopped."
+)
+EXAMPLE = (
+    "spin generate --model runs/tiny/seed42/checkpoints/theta0-SFT --input prompts.jsonl "
+    "--output out.jsonl --backend vllm --prompt-format chat"
+)
 
 
 def add_arguments(p) -> None:
@@ -60,14 +66,32 @@ def options(cfg, *, dtype: str, seed: int) -> list[str]:
     how the pipeline's data-parallel generation starts its per-GPU processes, and what
     `spin plan --commands` prints. config_from_args inverts it (tested for every field)."""
     return [
-        "--backend", cfg.backend, "--prompt-format", cfg.prompt_format, "--layout", cfg.layout,
-        "--max-new-tokens", str(cfg.max_new_tokens), "--temperature", repr(cfg.temperature),
-        "--top-p", repr(cfg.top_p), "--batch-size", str(cfg.batch_size),
-        "--shard-size", str(cfg.shard_size),
-        "--gpu-memory-utilization", repr(cfg.gpu_memory_utilization),
-        "--tensor-parallel-size", str(cfg.tensor_parallel_size), "--dtype", dtype,
-        "--seed", str(seed), *(["--top-k", str(cfg.top_k)] if cfg.top_k is not None else []),
-    ]  # fmt: skip
+        "--backend",
+        cfg.backend,
+        "--prompt-format",
+        cfg.prompt_format,
+        "--layout",
+        cfg.layout,
+        "--max-new-tokens",
+        str(cfg.max_new_tokens),
+        "--temperature",
+        repr(cfg.temperature),
+        "--top-p",
+        repr(cfg.top_p),
+        "--batch-size",
+        str(cfg.batch_size),
+        "--shard-size",
+        str(cfg.shard_size),
+        "--gpu-memory-utilization",
+        repr(cfg.gpu_memory_utilization),
+        "--tensor-parallel-size",
+        str(cfg.tensor_parallel_size),
+        "--dtype",
+        dtype,
+        "--seed",
+        str(seed),
+        *(["--top-k", str(cfg.top_k)] if cfg.top_k is not None else []),
+    ]
 
 
 def config_from_args(args):
@@ -78,12 +102,18 @@ def config_from_args(args):
 
     gpu_util = args.gpu_memory_utilization or (0.9 if torch.cuda.is_available() else 0.2)
     return GenerationConfig(
-        backend=args.backend, prompt_format=args.prompt_format, max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-        batch_size=args.batch_size, shard_size=args.shard_size,
-        gpu_memory_utilization=gpu_util, tensor_parallel_size=args.tensor_parallel_size,
+        backend=args.backend,
+        prompt_format=args.prompt_format,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+        gpu_memory_utilization=gpu_util,
+        tensor_parallel_size=args.tensor_parallel_size,
         layout=args.layout,
-    )  # fmt: skip
+    )
 
 
 def main(args) -> int:

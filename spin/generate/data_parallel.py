@@ -203,12 +203,16 @@ def shard_commands(
     jobs = []
     for k in range(n_shards):
         argv = prefix + [
-            "--model", str(model),
-            "--input", str(input),
-            "--output", str(shard_path(output, k, n_shards)),
-            "--shard", f"{k}/{n_shards}",
+            "--model",
+            str(model),
+            "--input",
+            str(input),
+            "--output",
+            str(shard_path(output, k, n_shards)),
+            "--shard",
+            f"{k}/{n_shards}",
             *extra_args,
-        ]  # fmt: skip
+        ]
         shard_env = dict(env)
         mine = devices[k * gpus_per_shard : (k + 1) * gpus_per_shard]
         shard_env["CUDA_VISIBLE_DEVICES"] = ",".join(mine)
@@ -247,9 +251,15 @@ def launch(
             f"{n_shards}: set {PROCESSES_ENV}=1 to resume it, or remove it to start over"
         )
     jobs = shard_commands(
-        model, input, output, n_shards, extra_args,
-        gpus_per_shard=gpus_per_shard, command=command, base_env=base_env,
-    )  # fmt: skip
+        model,
+        input,
+        output,
+        n_shards,
+        extra_args,
+        gpus_per_shard=gpus_per_shard,
+        command=command,
+        base_env=base_env,
+    )
     ranges = shard_ranges(len(input_records), n_shards, align)
     paths = [shard_path(output, k, n_shards) for k in range(n_shards)]
     before = sum(count_complete_lines(p) for p in paths)

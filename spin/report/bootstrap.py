@@ -57,8 +57,9 @@ def read_samples(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def paired_ci(diff: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SEED,
-              level: float = 0.95) -> tuple[float, float, float]:  # fmt: skip
+def paired_ci(
+    diff: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SEED, level: float = 0.95
+) -> tuple[float, float, float]:
     """Mean of paired differences and its percentile-bootstrap CI (seeded, so reproducible)."""
     diff = np.asarray(diff, dtype=float)
     if diff.size == 0:
@@ -74,8 +75,14 @@ def paired_ci(diff: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SEED,
     return float(diff.mean()), float(lo), float(hi)
 
 
-def compare_samples(new: pd.DataFrame, base: pd.DataFrame, *, scale_to_percent: bool = True,
-                    resamples: int = RESAMPLES, seed: int = SEED) -> pd.DataFrame:  # fmt: skip
+def compare_samples(
+    new: pd.DataFrame,
+    base: pd.DataFrame,
+    *,
+    scale_to_percent: bool = True,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> pd.DataFrame:
     """Per task: n paired, unpaired counts, mean difference new − base and its 95% CI."""
     rows = []
     for task in sorted(set(new["task"]) & set(base["task"])):
@@ -89,9 +96,28 @@ def compare_samples(new: pd.DataFrame, base: pd.DataFrame, *, scale_to_percent: 
         )
         diff = (a.loc[common].to_numpy() - b.loc[common].to_numpy()) * scale
         mean, lo, hi = paired_ci(diff, resamples=resamples, seed=seed)
-        rows.append({"task": task, "n_paired": int(common.size),
-                     "unpaired_new": int(a.size - common.size), "unpaired_base": int(b.size - common.size),
-                     "diff": round(mean, 2), "ci_low": round(lo, 2), "ci_high": round(hi, 2),
-                     "significant": bool(lo > 0 or hi < 0)})  # fmt: skip
-    return pd.DataFrame(rows, columns=["task", "n_paired", "unpaired_new", "unpaired_base", "diff",
-                                       "ci_low", "ci_high", "significant"])  # fmt: skip
+        rows.append(
+            {
+                "task": task,
+                "n_paired": int(common.size),
+                "unpaired_new": int(a.size - common.size),
+                "unpaired_base": int(b.size - common.size),
+                "diff": round(mean, 2),
+                "ci_low": round(lo, 2),
+                "ci_high": round(hi, 2),
+                "significant": bool(lo > 0 or hi < 0),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "task",
+            "n_paired",
+            "unpaired_new",
+            "unpaired_base",
+            "diff",
+            "ci_low",
+            "ci_high",
+            "significant",
+        ],
+    )

@@ -11,32 +11,60 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = ("Put a new method's results beside a paper table's reported rows and our reproduced rows, "
-        "with paired bootstrap CIs where per-sample logs exist.")  # fmt: skip
+HELP = (
+    "Put a new method's results beside a paper table's reported rows and our reproduced rows, "
+    "with paired bootstrap CIs where per-sample logs exist."
+)
 EXAMPLE = (
     "spin compare --results my_method.json --results-dir runs/zephyr/results --against spin-table2"
 )
 TABLE_KEYS = ("spin-table2", "spin-table4", "tspin-table1", "tspin-table2", "tspin-table4")
-DEFAULT_TABLE = {"openllm-v1": "spin-table2", "spin-bbh": "spin-table4", "mt-bench": "spin-table4",
-                 "tspin-10": "tspin-table1"}  # fmt: skip
+DEFAULT_TABLE = {
+    "openllm-v1": "spin-table2",
+    "spin-bbh": "spin-table4",
+    "mt-bench": "spin-table4",
+    "tspin-10": "tspin-table1",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `spin compare`."""
-    parser.add_argument("--results", type=Path, action="append", required=True, metavar="NEW.json",
-                        help="results file(s) of the new method (spin-results/1); repeat for several")  # fmt: skip
-    parser.add_argument("--results-dir", type=Path, default=None,
-                        help="our reproduced results, searched recursively (optional)")  # fmt: skip
-    parser.add_argument("--against", choices=TABLE_KEYS, default=None,
-                        help="paper table to compare with (default: from the new results' suite)")  # fmt: skip
-    parser.add_argument("--output-dir", type=Path, default=Path("compare"),
-                        help="where the table, bootstrap CSV and figure go (default: ./compare)")  # fmt: skip
+    parser.add_argument(
+        "--results",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="NEW.json",
+        help="results file(s) of the new method (spin-results/1); repeat for several",
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        help="our reproduced results, searched recursively (optional)",
+    )
+    parser.add_argument(
+        "--against",
+        choices=TABLE_KEYS,
+        default=None,
+        help="paper table to compare with (default: from the new results' suite)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("compare"),
+        help="where the table, bootstrap CSV and figure go (default: ./compare)",
+    )
     parser.add_argument(
         "--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)"
     )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--reported-dir", type=Path, default=None,
-                        help="directory holding reported_results.csv (default: reports/reported)")  # fmt: skip
+    parser.add_argument(
+        "--reported-dir",
+        type=Path,
+        default=None,
+        help="directory holding reported_results.csv (default: reports/reported)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -51,12 +79,16 @@ def main(args: argparse.Namespace) -> int:
     new = [results.load_results(p) for p in args.results]
     micro = [r["_path"] for r in new if results.is_micro(r)]
     if micro:  # a random model's scores are no method's numbers
-        raise SpinError(f"{micro[0]} comes from a `spin run --micro` run: not comparable "
-                        "with the papers' numbers")  # fmt: skip
+        raise SpinError(
+            f"{micro[0]} comes from a `spin run --micro` run: not comparable "
+            "with the papers' numbers"
+        )
     key = args.against or _default_table(new)
     if key is None:
-        raise SpinError(f"cannot infer a table from suite '{new[0]['suite']}'; pass --against "
-                        f"({', '.join(TABLE_KEYS)})")  # fmt: skip
+        raise SpinError(
+            f"cannot infer a table from suite '{new[0]['suite']}'; pass --against "
+            f"({', '.join(TABLE_KEYS)})"
+        )
     spec = PAPER_TABLES[key]
     new_agg = results.aggregate(results.to_frame(new))
     scan = results.scan(args.results_dir) if args.results_dir else results.Scan()
@@ -64,14 +96,19 @@ def main(args: argparse.Namespace) -> int:
     known = registry.known_benchmarks(reported)
     for bench in sorted(set(new_agg["benchmark"])):
         if bench not in known:
-            print(f"spin compare: warning: benchmark '{bench}' is not in the registry"
-                  f"{nearest(bench, known)}", file=sys.stderr)  # fmt: skip
+            print(
+                f"spin compare: warning: benchmark '{bench}' is not in the registry"
+                f"{nearest(bench, known)}",
+                file=sys.stderr,
+            )
 
     display, long, missing = tables.paper_table(spec, reported, ours if args.results_dir else None)
     mine = new_agg[new_agg["suite"].isin(spec.suites)]
     if mine.empty:
-        raise SpinError(f"the new results have suite(s) {sorted(set(new_agg['suite']))}, but "
-                        f"{key} shows suites {list(spec.suites)}")  # fmt: skip
+        raise SpinError(
+            f"the new results have suite(s) {sorted(set(new_agg['suite']))}, but "
+            f"{key} shows suites {list(spec.suites)}"
+        )
     new_rows, new_long = [], []
     for name, g in mine.groupby("name", sort=False):
         vals = g.set_index("benchmark")
@@ -82,15 +119,36 @@ def main(args: argparse.Namespace) -> int:
                 cells[DISPLAY.get(b, b)] = tables._fmt(vals.loc[b, "value"], vals.loc[b, "stderr"])
             else:
                 cells[DISPLAY.get(b, b)] = tables.DASH
-                missing.append({"table": key, "model": name, "benchmark": b, "missing": "new",
-                                "why": "not in the new results"})  # fmt: skip
-            new_long.append({"table": key, "model": name, "run": "new", "benchmark": b,
-                             "value": vals.loc[b, "value"] if b in vals.index else None,
-                             "stderr": vals.loc[b, "stderr"] if b in vals.index else None,
-                             "method": g.iloc[0]["method"]})  # fmt: skip
+                missing.append(
+                    {
+                        "table": key,
+                        "model": name,
+                        "benchmark": b,
+                        "missing": "new",
+                        "why": "not in the new results",
+                    }
+                )
+            new_long.append(
+                {
+                    "table": key,
+                    "model": name,
+                    "run": "new",
+                    "benchmark": b,
+                    "value": vals.loc[b, "value"] if b in vals.index else None,
+                    "stderr": vals.loc[b, "stderr"] if b in vals.index else None,
+                    "method": g.iloc[0]["method"],
+                }
+            )
         for b in sorted(set(vals.index) - set(spec.benchmarks)):
-            missing.append({"table": key, "model": name, "benchmark": b, "missing": "table column",
-                            "why": f"{key} has no column for it"})  # fmt: skip
+            missing.append(
+                {
+                    "table": key,
+                    "model": name,
+                    "benchmark": b,
+                    "missing": "table column",
+                    "why": f"{key} has no column for it",
+                }
+            )
         new_rows.append(cells)
     display = pd.concat([display, pd.DataFrame(new_rows)], ignore_index=True)
 
@@ -100,11 +158,16 @@ def main(args: argparse.Namespace) -> int:
     text = tables.to_markdown(spec, display, missing)
     if not boot.empty:
         marked = boot.assign(significant=boot["significant"].map({True: "*", False: ""}))
-        text += ("\nPaired bootstrap, new − ours, 95% CI "
-                 f"({args.resamples} resamples, seed {args.seed}; * = CI excludes 0):\n\n")  # fmt: skip
+        text += (
+            "\nPaired bootstrap, new − ours, 95% CI "
+            f"({args.resamples} resamples, seed {args.seed}; * = CI excludes 0):\n\n"
+        )
         text += marked.to_markdown(index=False) + "\n"
     else:
-        text += "\nNo paired bootstrap: per-sample logs (provenance.samples_file) missing on one side.\n"
+        text += (
+            "\nNo paired bootstrap: per-sample logs (provenance.samples_file) "
+            "missing on one side.\n"
+        )
     (out / f"compare_{key}.md").write_text(text, encoding="utf-8")
     display.to_csv(out / f"compare_{key}.csv", index=False)
     boot.to_csv(out / f"compare_{key}_bootstrap.csv", index=False)
@@ -145,13 +208,29 @@ def _bootstrap(new, ours, spec, bootstrap, resamples, seed):
             o_path = bootstrap.samples_path(o)
             if o["suite"] != n["suite"] or o_path is None:
                 continue
-            ci = bootstrap.compare_samples(n_samples, bootstrap.read_samples(o_path),
-                                           scale_to_percent=n["suite"] != "mt-bench",
-                                           resamples=resamples, seed=seed)  # fmt: skip
+            ci = bootstrap.compare_samples(
+                n_samples,
+                bootstrap.read_samples(o_path),
+                scale_to_percent=n["suite"] != "mt-bench",
+                resamples=resamples,
+                seed=seed,
+            )
             frames.append(ci.assign(new=n["model"]["name"], ours=o["model"]["name"]))
     if not frames:
-        return pd.DataFrame(columns=["new", "ours", "task", "n_paired", "unpaired_new", "unpaired_base",
-                                     "diff", "ci_low", "ci_high", "significant"])  # fmt: skip
+        return pd.DataFrame(
+            columns=[
+                "new",
+                "ours",
+                "task",
+                "n_paired",
+                "unpaired_new",
+                "unpaired_base",
+                "diff",
+                "ci_low",
+                "ci_high",
+                "significant",
+            ]
+        )
     df = pd.concat(frames, ignore_index=True)
     return df[["new", "ours", *[c for c in df.columns if c not in ("new", "ours")]]]
 

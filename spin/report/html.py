@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 STYLE = """
-body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;
+     padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1em;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f0f0f0} td:first-child,td:nth-child(2){text-align:left}
@@ -53,19 +54,35 @@ def provenance_frame(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "suite", "file", *PROVENANCE_FIELDS])
 
 
-def page(*, title: str, summary: list[str], comparison: pd.DataFrame | None, tolerance: str,
-         tables: list[tuple[str, pd.DataFrame, list[dict]]], figures: list[tuple[str, Path]],
-         skipped_figures: list[str], missing: pd.DataFrame, provenance: pd.DataFrame,
-         reported_readme: str) -> str:  # fmt: skip
-    """Assemble the page. `tables`: (title, display frame, missing cells); `figures`: (caption, png)."""
+def page(
+    *,
+    title: str,
+    summary: list[str],
+    comparison: pd.DataFrame | None,
+    tolerance: str,
+    tables: list[tuple[str, pd.DataFrame, list[dict]]],
+    figures: list[tuple[str, Path]],
+    skipped_figures: list[str],
+    missing: pd.DataFrame,
+    provenance: pd.DataFrame,
+    reported_readme: str,
+) -> str:
+    """Assemble the page.
+
+    `tables`: (title, display frame, missing cells); `figures`: (caption, png).
+    """
     e = html.escape
-    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
-           f"<style>{STYLE}</style></head><body><h1>{e(title)}</h1>"]  # fmt: skip
+    out = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
+        f"<style>{STYLE}</style></head><body><h1>{e(title)}</h1>",
+    ]
     out += ["<ul>"] + [f"<li>{e(s)}</li>" for s in summary] + ["</ul>"]
-    out.append("<h2>Contents</h2><ol><li><a href='#comparison'>Comparison</a></li>"
-               "<li><a href='#tables'>Paper tables</a></li><li><a href='#figures'>Figures</a></li>"
-               "<li><a href='#missing'>Missing cells</a></li><li><a href='#provenance'>Provenance</a></li>"
-               "<li><a href='#sources'>Sources of the reported numbers</a></li></ol>")  # fmt: skip
+    out.append(
+        "<h2>Contents</h2><ol><li><a href='#comparison'>Comparison</a></li>"
+        "<li><a href='#tables'>Paper tables</a></li><li><a href='#figures'>Figures</a></li>"
+        "<li><a href='#missing'>Missing cells</a></li><li><a href='#provenance'>Provenance</a></li>"
+        "<li><a href='#sources'>Sources of the reported numbers</a></li></ol>"
+    )
     out.append("<h2 id='comparison'>Ours against reported</h2>")
     if comparison is None:
         out.append(
@@ -84,19 +101,26 @@ def page(*, title: str, summary: list[str], comparison: pd.DataFrame | None, tol
             out.append(
                 f"<p class='note'>{len(miss)} missing cell(s), listed under Missing cells.</p>"
             )
-    out.append("<p class='note'>Values in %, MT-Bench 1–10. Average column: in parentheses, the change "
-               "from the previous iteration of the same method (iteration 0: from the base model).</p>")  # fmt: skip
+    out.append(
+        "<p class='note'>Values in %, MT-Bench 1–10. Average column: in parentheses, the change "
+        "from the previous iteration of the same method (iteration 0: from the base model).</p>"
+    )
     out.append("<h2 id='figures'>Figures</h2>")
     for caption, png in figures:
         data = base64.b64encode(png.read_bytes()).decode("ascii")
-        out.append(f"<figure><img alt='{e(caption)}' src='data:image/png;base64,{data}'>"
-                   f"<figcaption>{e(caption)} (<code>{e(png.name)}</code>, SVG beside it)</figcaption></figure>")  # fmt: skip
+        out.append(
+            f"<figure><img alt='{e(caption)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{e(caption)} (<code>{e(png.name)}</code>, SVG beside it)"
+            "</figcaption></figure>"
+        )
     if skipped_figures:
         out.append("<p class='note'>Not drawn:</p><ul>")
         out += [f"<li>{e(s)}</li>" for s in skipped_figures] + ["</ul>"]
     out.append("<h2 id='missing'>Missing cells</h2>")
-    out.append("<p class='note'>Every cell shown as '–' above, and every result with no reported "
-               f"counterpart.</p><div class='scroll'>{_table(missing)}</div>")  # fmt: skip
+    out.append(
+        "<p class='note'>Every cell shown as '–' above, and every result with no reported "
+        f"counterpart.</p><div class='scroll'>{_table(missing)}</div>"
+    )
     out.append("<h2 id='provenance'>Provenance of our results</h2>" + _table(provenance))
     out.append("<h2 id='sources'>Sources of the reported numbers</h2>")
     out.append(f"<pre style='white-space:pre-wrap'>{e(reported_readme)}</pre>")

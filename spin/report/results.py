@@ -28,9 +28,14 @@ from spin.eval.results import validate_provenance
 RESULTS_SCHEMA = "spin-results/1"
 DYNAMICS_SCHEMA = "spin-dynamics/1"
 DYNAMICS_KEYS = (
-    "reward_real", "reward_generated", "reward_proto",
-    "logp_real", "logp_generated", "logp_proto", "mismatch_share",
-)  # fmt: skip
+    "reward_real",
+    "reward_generated",
+    "reward_proto",
+    "logp_real",
+    "logp_generated",
+    "logp_proto",
+    "mismatch_share",
+)
 
 
 @dataclass
@@ -150,8 +155,11 @@ def scan(results_dir: str | Path) -> Scan:
         elif schema == DYNAMICS_SCHEMA:
             out.dynamics.append(validate_dynamics(obj, path))
         elif isinstance(schema, str) and schema.startswith("spin-"):
-            raise DataError(path, f"unknown schema {schema!r} (expected '{RESULTS_SCHEMA}' "
-                            f"or '{DYNAMICS_SCHEMA}')", field="schema")  # fmt: skip
+            raise DataError(
+                path,
+                f"unknown schema {schema!r} (expected '{RESULTS_SCHEMA}' or '{DYNAMICS_SCHEMA}')",
+                field="schema",
+            )
         else:
             out.skipped.append(str(path))
     refuse_mixed_micro(root, out.results + out.dynamics)
@@ -167,8 +175,11 @@ def refuse_mixed_micro(root: str | Path, objs: list[dict]) -> None:
     """`spin run --micro` outputs (random models) never share a report with real results."""
     kinds = {is_micro(o): o["_path"] for o in objs}
     if len(kinds) == 2:
-        raise DataError(root, f"mixes micro-run results ({kinds[True]}) with real results "
-                        f"({kinds[False]}); report them from separate folders")  # fmt: skip
+        raise DataError(
+            root,
+            f"mixes micro-run results ({kinds[True]}) with real results "
+            f"({kinds[False]}); report them from separate folders",
+        )
 
 
 def to_frame(results: list[dict]) -> pd.DataFrame:
@@ -181,23 +192,60 @@ def to_frame(results: list[dict]) -> pd.DataFrame:
     for r in results:
         m, prov = r["model"], r.get("provenance", {})
         base = {
-            "name": m["name"], "method": m["method"], "iteration": m.get("iteration"),
-            "base_model": m["base_model"], "train_examples": m.get("train_examples"),
-            "seed": m.get("seed", prov.get("seed")), "suite": r["suite"], "path": r["_path"],
-        }  # fmt: skip
+            "name": m["name"],
+            "method": m["method"],
+            "iteration": m.get("iteration"),
+            "base_model": m["base_model"],
+            "train_examples": m.get("train_examples"),
+            "seed": m.get("seed", prov.get("seed")),
+            "suite": r["suite"],
+            "path": r["_path"],
+        }
         for task, t in r["tasks"].items():
-            rows.append({**base, "benchmark": task, "metric": t.get("metric"), "value": float(t["value"]),
-                         "stderr": t.get("stderr"), "n": t.get("n"), "shots": t.get("shots")})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "benchmark": task,
+                    "metric": t.get("metric"),
+                    "value": float(t["value"]),
+                    "stderr": t.get("stderr"),
+                    "n": t.get("n"),
+                    "shots": t.get("shots"),
+                }
+            )
         if r.get("average") is not None:
             ses = [t.get("stderr") for t in r["tasks"].values()]
             vals = [t["value"] for t in r["tasks"].values()]
             se = None
             if all(s is not None for s in ses) and abs(sum(vals) / len(vals) - r["average"]) < 0.01:
                 se = math.sqrt(sum(s * s for s in ses)) / len(ses)
-            rows.append({**base, "benchmark": "average", "metric": "mean of the row",
-                         "value": float(r["average"]), "stderr": se, "n": None, "shots": None})  # fmt: skip
-    cols = ["name", "method", "iteration", "base_model", "train_examples", "seed", "suite", "path",
-            "benchmark", "metric", "value", "stderr", "n", "shots"]  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "benchmark": "average",
+                    "metric": "mean of the row",
+                    "value": float(r["average"]),
+                    "stderr": se,
+                    "n": None,
+                    "shots": None,
+                }
+            )
+    cols = [
+        "name",
+        "method",
+        "iteration",
+        "base_model",
+        "train_examples",
+        "seed",
+        "suite",
+        "path",
+        "benchmark",
+        "metric",
+        "value",
+        "stderr",
+        "n",
+        "shots",
+    ]
     df = pd.DataFrame(rows, columns=cols)
     df["iteration"] = df["iteration"].astype("Int64")
     df["stderr"] = pd.to_numeric(df["stderr"]).astype(float)
@@ -218,14 +266,24 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
         for col in ident:
             if firsts[col].astype(str).nunique() > 1:
                 bad = firsts.iloc[1]
-                raise DataError(bad["path"], f"model '{name}' has a different {col} "
-                                f"({bad[col]}) than {firsts.iloc[0]['path']}", field=f"model.{col}")  # fmt: skip
+                raise DataError(
+                    bad["path"],
+                    f"model '{name}' has a different {col} "
+                    f"({bad[col]}) than {firsts.iloc[0]['path']}",
+                    field=f"model.{col}",
+                )
     keys = ["name", "suite", "benchmark"]
     firsts = ["method", "iteration", "base_model", "train_examples", "metric"]
     g = frame.assign(se2=frame["stderr"] ** 2).groupby(keys, sort=False)
-    out = g.agg(value=("value", "mean"), spread=("value", "std"), n_seeds=("value", "size"),
-                se2=("se2", "mean"), n_se=("stderr", "count"), paths=("path", ";".join),
-                **{c: (c, "first") for c in firsts}).reset_index()  # fmt: skip
+    out = g.agg(
+        value=("value", "mean"),
+        spread=("value", "std"),
+        n_seeds=("value", "size"),
+        se2=("se2", "mean"),
+        n_se=("stderr", "count"),
+        paths=("path", ";".join),
+        **{c: (c, "first") for c in firsts},
+    ).reset_index()
     out["spread"] = out["spread"].fillna(0.0)  # one seed: no spread
     k = out["n_seeds"]
     with_se = (out["se2"] + out["spread"] ** 2 / k) ** 0.5
@@ -254,9 +312,17 @@ def dynamics_frame(dynamics: list[dict]) -> pd.DataFrame:
         for split, values in d["splits"].items():
             for key in DYNAMICS_KEYS:
                 if values.get(key) is not None:
-                    rows.append({"method": d["method"], "arm": d.get("arm", d["method"]),
-                                 "iteration": d["iteration"], "seed": d.get("seed"),
-                                 "split": split, "quantity": key, "value": float(values[key])})  # fmt: skip
+                    rows.append(
+                        {
+                            "method": d["method"],
+                            "arm": d.get("arm", d["method"]),
+                            "iteration": d["iteration"],
+                            "seed": d.get("seed"),
+                            "split": split,
+                            "quantity": key,
+                            "value": float(values[key]),
+                        }
+                    )
     return pd.DataFrame(
         rows, columns=["method", "arm", "iteration", "seed", "split", "quantity", "value"]
     )

@@ -26,37 +26,79 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def _arc(i: int) -> dict:
-    return {"id": f"q{i}", "question": f"Which thing number {i} is heavy?",
-            "choices": {"text": ["a rock", "a leaf", "a feather", "air"], "label": ["A", "B", "C", "D"]},
-            "answerKey": "A"}  # fmt: skip
+    return {
+        "id": f"q{i}",
+        "question": f"Which thing number {i} is heavy?",
+        "choices": {
+            "text": ["a rock", "a leaf", "a feather", "air"],
+            "label": ["A", "B", "C", "D"],
+        },
+        "answerKey": "A",
+    }
 
 
 def build_openllm_copy(root: Path) -> None:
     """ARC-, HellaSwag-, TruthfulQA-, MMLU-, WinoGrande- and GSM8K-shaped rows."""
     write_jsonl(root / "arc_challenge" / "train.jsonl", [_arc(i) for i in range(27)])
     write_jsonl(root / "arc_challenge" / "test.jsonl", [_arc(100 + i) for i in range(3)])
-    hs = [{"ind": i, "activity_label": "Cooking", "ctx_a": "A man cracks an egg.", "ctx_b": "he",
-           "ctx": "A man cracks an egg. he", "endings": ["fries it.", "eats the pan.", "sings.", "flies."],
-           "source_id": "x", "split": "train", "split_type": "indomain", "label": "0"} for i in range(15)]  # fmt: skip
+    hs = [
+        {
+            "ind": i,
+            "activity_label": "Cooking",
+            "ctx_a": "A man cracks an egg.",
+            "ctx_b": "he",
+            "ctx": "A man cracks an egg. he",
+            "endings": ["fries it.", "eats the pan.", "sings.", "flies."],
+            "source_id": "x",
+            "split": "train",
+            "split_type": "indomain",
+            "label": "0",
+        }
+        for i in range(15)
+    ]
     # lm-eval draws shots + 1 training rows (it drops the test document if drawn).
     write_jsonl(root / "hellaswag" / "train.jsonl", hs[:12])
     write_jsonl(root / "hellaswag" / "validation.jsonl", hs[12:])
-    tq = [{"question": f"Is the earth flat ({i})?",
-           "mc1_targets": {"choices": ["No", "Yes"], "labels": [1, 0]},
-           "mc2_targets": {"choices": ["No", "It is round", "Yes"], "labels": [1, 1, 0]}} for i in range(3)]  # fmt: skip
+    tq = [
+        {
+            "question": f"Is the earth flat ({i})?",
+            "mc1_targets": {"choices": ["No", "Yes"], "labels": [1, 0]},
+            "mc2_targets": {"choices": ["No", "It is round", "Yes"], "labels": [1, 1, 0]},
+        }
+        for i in range(3)
+    ]
     write_jsonl(root / "truthfulqa_mc" / "validation.jsonl", tq)
     subjects = [s[len("mmlu_") :] for s in load_suite("openllm-v1").tasks["mmlu"].subtasks]
     for s in subjects:
-        rows = [{"question": f"A {s} question {i}?", "subject": s, "choices": ["w", "x", "y", "z"],
-                 "answer": i % 4} for i in range(7)]  # fmt: skip
+        rows = [
+            {
+                "question": f"A {s} question {i}?",
+                "subject": s,
+                "choices": ["w", "x", "y", "z"],
+                "answer": i % 4,
+            }
+            for i in range(7)
+        ]
         write_jsonl(root / "mmlu" / s / "dev.jsonl", rows[:5])
         write_jsonl(root / "mmlu" / s / "test.jsonl", rows[5:])
-    wg = [{"sentence": f"The cup did not fit in the box because _ was too big ({i}).", "option1": "the cup",
-           "option2": "the box", "answer": "1"} for i in range(9)]  # fmt: skip
+    wg = [
+        {
+            "sentence": f"The cup did not fit in the box because _ was too big ({i}).",
+            "option1": "the cup",
+            "option2": "the box",
+            "answer": "1",
+        }
+        for i in range(9)
+    ]
     write_jsonl(root / "winogrande" / "train.jsonl", wg[:7])
     write_jsonl(root / "winogrande" / "validation.jsonl", wg[7:])
-    gsm = [{"question": f"Tom has {i} apples and buys 2. How many now?",
-            "answer": f"He has {i} + 2 = {i + 2} apples.\n#### {i + 2}"} for i in range(9)]  # fmt: skip
+    gsm = [
+        {
+            "question": f"Tom has {i} apples and buys 2. How many now?",
+            "answer": f"He has {i} + 2 = {i + 2} apples.\n#### {i + 2}",
+        }
+        for i in range(9)
+    ]
     write_jsonl(root / "gsm8k" / "train.jsonl", gsm[:7])
     write_jsonl(root / "gsm8k" / "test.jsonl", gsm[7:])
 
@@ -76,9 +118,15 @@ def build_bbh_copy(root: Path) -> None:
     """SPIN's three BBH tasks in BIG-Bench-Hard's own format, and OpenBookQA."""
     for task, target in zip(REAL_BBH, ("No", "invalid", "no"), strict=True):
         _bbh_file(root, task, [target] * 3)
-    ob = [{"id": f"o{i}", "question_stem": f"The sun is a ({i})",
-           "choices": {"text": ["star", "planet", "moon", "rock"], "label": ["A", "B", "C", "D"]},
-           "answerKey": "A"} for i in range(6)]  # fmt: skip
+    ob = [
+        {
+            "id": f"o{i}",
+            "question_stem": f"The sun is a ({i})",
+            "choices": {"text": ["star", "planet", "moon", "rock"], "label": ["A", "B", "C", "D"]},
+            "answerKey": "A",
+        }
+        for i in range(6)
+    ]
     write_jsonl(root / "openbookqa" / "train.jsonl", ob[:3])
     write_jsonl(root / "openbookqa" / "test.jsonl", ob[3:])
 
@@ -95,34 +143,74 @@ MATH_SUBJECTS = {  # lm-eval subtask suffix -> MATH-lighteval config (its `type`
 MUSR_SPLITS = ("murder_mysteries", "object_placements", "team_allocation")
 GPQA_SUBSETS = ("gpqa_diamond", "gpqa_extended", "gpqa_main")
 # Every key of the Hub IFEval rows' kwargs: datasets writes the union, unused ones null.
-IFEVAL_KWARGS = ("num_highlights", "relation", "num_words", "num_placeholders", "prompt_to_repeat",
-                 "num_paragraphs", "nth_paragraph", "first_word", "num_bullets", "section_spliter",
-                 "num_sections", "capital_relation", "capital_frequency", "keywords",
-                 "forbidden_words", "keyword", "frequency", "letter", "let_relation",
-                 "let_frequency", "end_phrase", "postscript_marker", "language", "num_sentences")  # fmt: skip
+IFEVAL_KWARGS = (
+    "num_highlights",
+    "relation",
+    "num_words",
+    "num_placeholders",
+    "prompt_to_repeat",
+    "num_paragraphs",
+    "nth_paragraph",
+    "first_word",
+    "num_bullets",
+    "section_spliter",
+    "num_sections",
+    "capital_relation",
+    "capital_frequency",
+    "keywords",
+    "forbidden_words",
+    "keyword",
+    "frequency",
+    "letter",
+    "let_relation",
+    "let_frequency",
+    "end_phrase",
+    "postscript_marker",
+    "language",
+    "num_sentences",
+)
 IFEVAL_ROWS = [  # (prompt, [(instruction id, kwargs)])
-    ("Write a short note about apples. Do not use any commas.",
-     [("punctuation:no_comma", {})]),
-    ("Describe the sea in at least 3 sentences, all in lowercase letters.",
-     [("length_constraints:number_sentences", {"relation": "at least", "num_sentences": 3}),
-      ("change_case:english_lowercase", {})]),
-    ("Write a poem with fewer than 4 words in all capital letters.",
-     [("change_case:capital_word_frequency", {"capital_relation": "less than", "capital_frequency": 4})]),
-]  # fmt: skip
+    ("Write a short note about apples. Do not use any commas.", [("punctuation:no_comma", {})]),
+    (
+        "Describe the sea in at least 3 sentences, all in lowercase letters.",
+        [
+            ("length_constraints:number_sentences", {"relation": "at least", "num_sentences": 3}),
+            ("change_case:english_lowercase", {}),
+        ],
+    ),
+    (
+        "Write a poem with fewer than 4 words in all capital letters.",
+        [
+            (
+                "change_case:capital_word_frequency",
+                {"capital_relation": "less than", "capital_frequency": 4},
+            )
+        ],
+    ),
+]
 
 
 def _math_row(i: int, subject: str, level: int) -> dict:
-    return {"problem": f"What is ${i} + {level}$?", "level": f"Level {level}",
-            "type": subject.replace("_", " ").title(),
-            "solution": f"We add: ${i} + {level} = \\boxed{{{i + level}}}$."}  # fmt: skip
+    return {
+        "problem": f"What is ${i} + {level}$?",
+        "level": f"Level {level}",
+        "type": subject.replace("_", " ").title(),
+        "solution": f"We add: ${i} + {level} = \\boxed{{{i + level}}}$.",
+    }
 
 
 def _gpqa_row(i: int, subset: str) -> dict:
     # The Hub rows carry ~30 annotation columns; the task reads these five.
-    return {"Record ID": f"rec{i}", "Question": f"Which particle ({subset} {i}) has no charge?",
-            "Correct Answer": "neutron", "Incorrect Answer 1": "proton",
-            "Incorrect Answer 2": "electron", "Incorrect Answer 3": "positron [title] ion",
-            "High-level domain": "Physics", "Subdomain": "Particle physics"}  # fmt: skip
+    return {
+        "Record ID": f"rec{i}",
+        "Question": f"Which particle ({subset} {i}) has no charge?",
+        "Correct Answer": "neutron",
+        "Incorrect Answer 1": "proton",
+        "Incorrect Answer 2": "electron",
+        "Incorrect Answer 3": "positron [title] ion",
+        "High-level domain": "Physics",
+        "Subdomain": "Particle physics",
+    }
 
 
 def build_tspin10_copy(root: Path) -> None:
@@ -141,14 +229,33 @@ def build_tspin10_copy(root: Path) -> None:
         write_jsonl(root / "math" / name / "train.jsonl", rows[:2])
         write_jsonl(root / "math" / name / "test.jsonl", rows)
     for split in MUSR_SPLITS:
-        write_jsonl(root / "musr" / f"{split}.jsonl", [
-            {"narrative": f"A story ({split} {i}): Ann was in the kitchen.",
-             "question": "Who was in the kitchen?", "choices": repr(["Ann", "Bob", "Cid"]),
-             "answer_index": i % 3, "answer_choice": ["Ann", "Bob", "Cid"][i % 3]} for i in range(2)])  # fmt: skip
+        write_jsonl(
+            root / "musr" / f"{split}.jsonl",
+            [
+                {
+                    "narrative": f"A story ({split} {i}): Ann was in the kitchen.",
+                    "question": "Who was in the kitchen?",
+                    "choices": repr(["Ann", "Bob", "Cid"]),
+                    "answer_index": i % 3,
+                    "answer_choice": ["Ann", "Bob", "Cid"][i % 3],
+                }
+                for i in range(2)
+            ],
+        )
     options = ["4", "5", "3", "22", "6", "7", "8", "9", "10", "11"]
-    pro = [{"question_id": i, "question": f"What is 2 + 2 ({i})?", "options": options[: 4 + i % 7],
-            "answer": "A", "answer_index": 0, "cot_content": "A: Let's think step by step. 2 + 2 = 4.",
-            "category": "math", "src": "fixture"} for i in range(8)]  # fmt: skip
+    pro = [
+        {
+            "question_id": i,
+            "question": f"What is 2 + 2 ({i})?",
+            "options": options[: 4 + i % 7],
+            "answer": "A",
+            "answer_index": 0,
+            "cot_content": "A: Let's think step by step. 2 + 2 = 4.",
+            "category": "math",
+            "src": "fixture",
+        }
+        for i in range(8)
+    ]
     write_jsonl(root / "mmlu_pro" / "validation.jsonl", pro[:5])
     write_jsonl(root / "mmlu_pro" / "test.jsonl", pro[5:])
     for subset in GPQA_SUBSETS:
@@ -162,10 +269,18 @@ def build_tspin10_copy(root: Path) -> None:
         task = sub[len("leaderboard_bbh_") :]
         choices = yaml.safe_load((bbh_dir / f"{task}.yaml").read_text())["doc_to_choice"]
         _bbh_file(root, task, [choices[0], choices[-1]])
-    write_jsonl(root / "ifeval" / "train.jsonl", [
-        {"key": 1000 + i, "prompt": prompt, "instruction_id_list": [iid for iid, _ in instr],
-         "kwargs": [{k: kw.get(k) for k in IFEVAL_KWARGS} for _, kw in instr]}
-        for i, (prompt, instr) in enumerate(IFEVAL_ROWS)])  # fmt: skip
+    write_jsonl(
+        root / "ifeval" / "train.jsonl",
+        [
+            {
+                "key": 1000 + i,
+                "prompt": prompt,
+                "instruction_id_list": [iid for iid, _ in instr],
+                "kwargs": [{k: kw.get(k) for k in IFEVAL_KWARGS} for _, kw in instr],
+            }
+            for i, (prompt, instr) in enumerate(IFEVAL_ROWS)
+        ],
+    )
     punkt = root / "nltk_data" / "tokenizers" / "punkt_tab" / "english"
     punkt.mkdir(parents=True, exist_ok=True)
     for name in ("abbrev_types.txt", "collocations.tab", "sent_starters.txt", "ortho_context.tab"):

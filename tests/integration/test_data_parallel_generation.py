@@ -22,15 +22,23 @@ def _generate_stage(tiny_model_dir, tiny_items, cfg: GenerationConfig) -> Stage:
     """A generate stage as build_graph makes it, on a prepared-data and a model stage."""
 
     def data(ctx):
-        records = [{"idx": i, "prompt": r["prompt"], "real": r["answer"]} for i, r in enumerate(tiny_items[:21])]  # fmt: skip
+        records = [
+            {"idx": i, "prompt": r["prompt"], "real": r["answer"]}
+            for i, r in enumerate(tiny_items[:21])
+        ]
         return {"prompts": write_jsonl(ctx.workdir / "prompts.jsonl", records)}
 
     prep = Stage("prepare", "prepare", {"test": "data-parallel"}, data)
-    model = Stage("base_model", "base_model", {"path": str(tiny_model_dir)},
-                  lambda ctx: {"model_path": str(tiny_model_dir)})  # fmt: skip
+    model = Stage(
+        "base_model",
+        "base_model",
+        {"path": str(tiny_model_dir)},
+        lambda ctx: {"model_path": str(tiny_model_dir)},
+    )
     params = {"generation": asdict(cfg), "file": "prompts.jsonl", "dtype": "float32"}
-    return Stage("generate", "theta0/generate", params, steps.generate,
-                 deps={"model": model, "data": prep})  # fmt: skip
+    return Stage(
+        "generate", "theta0/generate", params, steps.generate, deps={"model": model, "data": prep}
+    )
 
 
 def _run(stage: Stage, root, monkeypatch, processes: int) -> tuple[bytes, dict]:
@@ -51,9 +59,13 @@ def test_two_processes_write_the_one_process_file(
 ):
     # batch 4 and chunks of 8: the two shards are 12 and 9 records, cut on a batch boundary
     cfg = GenerationConfig(
-        backend=backend, prompt_format="chat", max_new_tokens=6, batch_size=4, shard_size=8,
+        backend=backend,
+        prompt_format="chat",
+        max_new_tokens=6,
+        batch_size=4,
+        shard_size=8,
         gpu_memory_utilization=0.1,
-    )  # fmt: skip
+    )
     stage = _generate_stage(tiny_model_dir, tiny_items, cfg)
     one, one_summary = _run(stage, tmp_path / "one", monkeypatch, 1)
     two, two_summary = _run(stage, tmp_path / "two", monkeypatch, 2)

@@ -19,19 +19,20 @@ MODEL_INFO = {"name": "tiny", "method": "sft", "iteration": None, "base_model": 
 
 # 46c7966's lm_eval/tasks/bbh/cot_fewshot/sports_understanding.yaml: description and
 # doc_to_text (it wrote the three shots into the prompt; num_fewshot 0).
+# Verbatim from the YAML, so its lines keep their length.
 V040_SPORTS = (
-    "Determine whether an artificially constructed sentence relating to sports is plausible or not.\n\n"
-    'Q: Is the following sentence plausible? "Bam Adebayo scored a reverse layup in the Western Conference Finals."\n'
-    "A: Let's think step by step. Bam Adebayo is an American basketball player. Scoring a reverse layup in the "
+    "Determine whether an artificially constructed sentence relating to sports is plausible or not.\n\n"  # noqa: E501
+    'Q: Is the following sentence plausible? "Bam Adebayo scored a reverse layup in the Western Conference Finals."\n'  # noqa: E501
+    "A: Let's think step by step. Bam Adebayo is an American basketball player. Scoring a reverse layup in the "  # noqa: E501
     "Western Conference Finals is part of the NBA Finals. So the answer is yes.\n\n"
     'Q: Is the following sentence plausible? "Santi Cazorla scored a touchdown."\n'
-    "A: Let's think step by step. Santi Cazorla is a soccer player. Touchdown is part of American football and "
+    "A: Let's think step by step. Santi Cazorla is a soccer player. Touchdown is part of American football and "  # noqa: E501
     "rugby. So the answer is no.\n\n"
     'Q: Is the following sentence plausible? "DeMar DeRozan was called for the goal tend."\n'
-    "A: Let's think step by step. DeMar DeRozan is an American basketball player. Goal tending is part of "
+    "A: Let's think step by step. DeMar DeRozan is an American basketball player. Goal tending is part of "  # noqa: E501
     "basketball. So the answer is yes.\n\n"
     "Q: {input}\nA: Let's think step by step.\n"
-)  # fmt: skip
+)
 
 
 def _lm_eval_task(suite_name: str, task: str, data_dir: Path):
@@ -101,8 +102,9 @@ def bos_model(tmp_path_factory) -> Path:
     from spin.tiny.tasks import make_items
 
     corpus = [f"{i['prompt']} {i['answer']}" for i in make_items(300, 1)]
-    path = build_tiny_model(tmp_path_factory.mktemp("bos"), corpus,
-                            TinyModelSpec(max_position_embeddings=2048))  # fmt: skip
+    path = build_tiny_model(
+        tmp_path_factory.mktemp("bos"), corpus, TinyModelSpec(max_position_embeddings=2048)
+    )
     tok = AutoTokenizer.from_pretrained(path)
     bos = (tok.bos_token, tok.bos_token_id)
     tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
@@ -145,8 +147,15 @@ def test_no_bos_reaches_the_model_for_the_paper_suites(tmp_path, bos_model, monk
     runs = {"openllm-v1": ["arc_challenge", "gsm8k"], "spin-bbh": ["openbookqa"]}
     for suite, tasks in runs.items():
         first = _sent_tokens(monkeypatch)
-        path = evaluate(suite, str(bos_model), tmp_path / suite, model_info=MODEL_INFO,
-                        data_dir=tmp_path / "data", limit=1, tasks=tasks)  # fmt: skip
+        path = evaluate(
+            suite,
+            str(bos_model),
+            tmp_path / suite,
+            model_info=MODEL_INFO,
+            data_dir=tmp_path / "data",
+            limit=1,
+            tasks=tasks,
+        )
         sent = [t for batch in first for t in batch]
         assert sent and bos_id not in sent, suite
         res = json.loads(path.read_text())
@@ -154,8 +163,15 @@ def test_no_bos_reaches_the_model_for_the_paper_suites(tmp_path, bos_model, monk
         assert res["provenance"]["model_args"]["add_bos_token"] is False
     # ... while 0.4.13's default (the tokenizer decides) would have sent <s> first.
     first = _sent_tokens(monkeypatch)
-    evaluate("tiny", str(bos_model), tmp_path / "tiny", model_info=MODEL_INFO,
-             data_dir=_tiny_data(tmp_path), limit=1, tasks=["tiny_add"])  # fmt: skip
+    evaluate(
+        "tiny",
+        str(bos_model),
+        tmp_path / "tiny",
+        model_info=MODEL_INFO,
+        data_dir=_tiny_data(tmp_path),
+        limit=1,
+        tasks=["tiny_add"],
+    )
     assert {t for batch in first for t in batch} == {bos_id}
 
 
@@ -191,9 +207,15 @@ def test_results_record_stop_sequences_and_data_sha256(tmp_path, bos_model):
     from spin.report.results import validate_results
 
     build_openllm_copy(tmp_path / "data")
-    path = evaluate("openllm-v1", str(bos_model), tmp_path / "out", model_info=MODEL_INFO,
-                    data_dir=tmp_path / "data", limit=1,
-                    tasks=["gsm8k"])  # fmt: skip
+    path = evaluate(
+        "openllm-v1",
+        str(bos_model),
+        tmp_path / "out",
+        model_info=MODEL_INFO,
+        data_dir=tmp_path / "data",
+        limit=1,
+        tasks=["gsm8k"],
+    )
     res = json.loads(path.read_text())
     validate_results(res, path)
     prov = res["provenance"]
@@ -216,14 +238,25 @@ def test_spin_bbh_bbh_tasks_run_without_openbookqa(tmp_path, bos_model):
     for f in (tmp_path / "data" / "openbookqa").glob("*"):
         f.unlink()
     names = ["bbh_causal_judgement", "bbh_formal_fallacies", "bbh_sports_understanding"]
-    path = evaluate("spin-bbh", str(bos_model), tmp_path / "out", model_info=MODEL_INFO,
-                    data_dir=tmp_path / "data", limit=1, tasks=names)  # fmt: skip
+    path = evaluate(
+        "spin-bbh",
+        str(bos_model),
+        tmp_path / "out",
+        model_info=MODEL_INFO,
+        data_dir=tmp_path / "data",
+        limit=1,
+        tasks=names,
+    )
     res = json.loads(path.read_text())
     assert list(res["tasks"]) == names
     if SHARED_BBH is not None:
         real = json.loads((SHARED_BBH / "sports_understanding.json").read_text())["examples"]
-        raw = [json.loads(line) for line in
-               (tmp_path / "out" / "spin-bbh.lm_eval_samples.jsonl").read_text().splitlines()]  # fmt: skip
+        raw = [
+            json.loads(line)
+            for line in (tmp_path / "out" / "spin-bbh.lm_eval_samples.jsonl")
+            .read_text()
+            .splitlines()
+        ]
         sports = [r for r in raw if r["task"] == "bbh_cot_fewshot_sports_understanding"]
         assert sports[0]["arguments"][0][0] == V040_SPORTS.format(input=real[0]["input"])
 
@@ -248,20 +281,33 @@ def test_mtbench_answers_sample_as_gen_model_answer(tmp_path, bos_model, monkeyp
     generate = GenerationMixin.generate
 
     def record(self, input_ids=None, **kw):
-        first = [int(r[m.bool()][:2].tolist() == [tok.bos_token_id] * 2) for r, m
-                 in zip(input_ids, kw["attention_mask"], strict=True)]  # fmt: skip
+        first = [
+            int(r[m.bool()][:2].tolist() == [tok.bos_token_id] * 2)
+            for r, m in zip(input_ids, kw["attention_mask"], strict=True)
+        ]
         # Sampling is RecordSampler's (per-record seeds, issue 12), with HF sampling's warpers.
         samplers = [p for p in kw.get("logits_processor") or [] if isinstance(p, RecordSampler)]
-        top_k = next((w.top_k for s in samplers for w in s.warpers
-                      if isinstance(w, TopKLogitsWarper)), None)  # fmt: skip
-        sent.append({"top_k": top_k, "do_sample": bool(samplers),
-                     "double_bos": sum(first), "first": {int(r[m.bool()][0]) for r, m
-                     in zip(input_ids, kw["attention_mask"], strict=True)}})  # fmt: skip
+        top_k = next(
+            (w.top_k for s in samplers for w in s.warpers if isinstance(w, TopKLogitsWarper)), None
+        )
+        sent.append(
+            {
+                "top_k": top_k,
+                "do_sample": bool(samplers),
+                "double_bos": sum(first),
+                "first": {
+                    int(r[m.bool()][0])
+                    for r, m in zip(input_ids, kw["attention_mask"], strict=True)
+                },
+            }
+        )
         return generate(self, input_ids=input_ids, **kw)
 
     monkeypatch.setattr(GenerationMixin, "generate", record)
-    questions = [{"question_id": 81, "category": "writing", "turns": ["Write a poem.", "Shorter."]},
-                 {"question_id": 111, "category": "math", "turns": ["1 + 1?", "2 + 2?"]}]  # fmt: skip
+    questions = [
+        {"question_id": 81, "category": "writing", "turns": ["Write a poem.", "Shorter."]},
+        {"question_id": 111, "category": "math", "turns": ["1 + 1?", "2 + 2?"]},
+    ]
     answers = mtbench.generate_answers(str(model), questions, "m", max_new_tokens=4)
     assert [len(a["choices"][0]["turns"]) for a in answers] == [2, 2]
     assert len(sent) == 4  # two temperatures x two turns

@@ -74,10 +74,20 @@ class FakeJudge:
                     if fault == "unparsable"
                     else f"Fine. Rating: [[{rating}]]"
                 )
-                reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                         "choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": content}}],
-                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}  # fmt: skip
+                reply = {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": content},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
                 if fault == "no-choices":
                     del reply["choices"]
                 data = json.dumps(reply).encode()
@@ -128,9 +138,24 @@ QIDS = (81, 111, 121)
 
 
 def _answers(path: Path, model_id: str = "my-model") -> Path:
-    rows = [{"question_id": q, "answer_id": f"a{q}", "model_id": model_id, "tstamp": 0.0,
-             "choices": [{"index": 0, "turns": [f"first answer {q} by {model_id}",
-                                                f"second answer {q} by {model_id}"]}]} for q in QIDS]  # fmt: skip
+    rows = [
+        {
+            "question_id": q,
+            "answer_id": f"a{q}",
+            "model_id": model_id,
+            "tstamp": 0.0,
+            "choices": [
+                {
+                    "index": 0,
+                    "turns": [
+                        f"first answer {q} by {model_id}",
+                        f"second answer {q} by {model_id}",
+                    ],
+                }
+            ],
+        }
+        for q in QIDS
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -139,8 +164,20 @@ def test_judge_answers_file_through_fschat_and_resume(tmp_path, mtbench_data, fa
     from spin.cli import main
 
     answers, out = _answers(tmp_path / "answers.jsonl"), tmp_path / "out"
-    argv = ["eval", "mt-bench", "--answers", str(answers), "--mtbench-data", str(mtbench_data),
-            "--judge-model", "gpt-4", "--judge-base-url", fake_judge.url, "--output-dir", str(out)]  # fmt: skip
+    argv = [
+        "eval",
+        "mt-bench",
+        "--answers",
+        str(answers),
+        "--mtbench-data",
+        str(mtbench_data),
+        "--judge-model",
+        "gpt-4",
+        "--judge-base-url",
+        fake_judge.url,
+        "--output-dir",
+        str(out),
+    ]
     assert main(argv) == 0
     res = json.loads((out / "mt-bench.json").read_text())
     assert res["schema"] == "spin-results/1" and res["suite"] == "mt-bench"
@@ -177,8 +214,14 @@ def test_transient_judge_errors_are_retried(tmp_path, mtbench_data):
         cfg = JudgeConfig(
             base_url=judge.url, parallel=1, api_max_retry=1, api_retry_sleep=0, backoff_s=0
         )
-        path = evaluate_mtbench(None, tmp_path, model_info={"name": "m", "method": "x", "base_model": "b"},
-                                judge=cfg, mtbench_data=mtbench_data, answers_file=_answers(tmp_path / "a.jsonl"))  # fmt: skip
+        path = evaluate_mtbench(
+            None,
+            tmp_path,
+            model_info={"name": "m", "method": "x", "base_model": "b"},
+            judge=cfg,
+            mtbench_data=mtbench_data,
+            answers_file=_answers(tmp_path / "a.jsonl"),
+        )
     finally:
         judge.close()
     res = json.loads(path.read_text())
@@ -195,9 +238,16 @@ def test_generate_answers_and_judge(tmp_path, mtbench_data, tiny_model_dir, fake
     from spin.eval import evaluate
 
     cfg = JudgeConfig(base_url=fake_judge.url)
-    path = evaluate("mt-bench", str(tiny_model_dir), tmp_path, model_info={"name": "tiny sft", "method": "sft",
-                    "iteration": None, "base_model": "tiny"}, judge=cfg, mtbench_data=mtbench_data,
-                    limit=2, max_new_tokens=8)  # fmt: skip
+    path = evaluate(
+        "mt-bench",
+        str(tiny_model_dir),
+        tmp_path,
+        model_info={"name": "tiny sft", "method": "sft", "iteration": None, "base_model": "tiny"},
+        judge=cfg,
+        mtbench_data=mtbench_data,
+        limit=2,
+        max_new_tokens=8,
+    )
     (answers_file,) = tmp_path.glob("mt-bench.answers.tiny-sft.*.jsonl")
     answers = [json.loads(line) for line in answers_file.read_text().splitlines()]
     assert [a["question_id"] for a in answers] == [81, 82]
@@ -212,8 +262,19 @@ def test_generate_answers_and_judge(tmp_path, mtbench_data, tiny_model_dir, fake
 
 
 def _judge_argv(answers: Path, out: Path, data: Path, url: str, *extra: str) -> list[str]:
-    return ["eval", "mt-bench", "--answers", str(answers), "--mtbench-data", str(data),
-            "--judge-base-url", url, "--output-dir", str(out), *extra]  # fmt: skip
+    return [
+        "eval",
+        "mt-bench",
+        "--answers",
+        str(answers),
+        "--mtbench-data",
+        str(data),
+        "--judge-base-url",
+        url,
+        "--output-dir",
+        str(out),
+        *extra,
+    ]
 
 
 @pytest.mark.slow  # three gen_judgment runs
@@ -254,8 +315,18 @@ def test_judge_faults_and_a_kill_lose_nothing(tmp_path, mtbench_data):
     out, answers = tmp_path / "out", _answers(tmp_path / "a.jsonl")
     # pairs in fschat's order with --parallel 1: (81,1) (111,1) (121,1) (81,2) (111,2) (121,2)
     judge = FakeJudge(script=["500", "hang", "no-choices", "unparsable", "ok", "ok"])
-    opts = ["--judge-api-key-env", "SPIN_TEST_JUDGE_KEY", "--judge-parallel", "1",
-            "--judge-timeout", "1", "--judge-max-retry", "1", "--judge-backoff", "0"]  # fmt: skip
+    opts = [
+        "--judge-api-key-env",
+        "SPIN_TEST_JUDGE_KEY",
+        "--judge-parallel",
+        "1",
+        "--judge-timeout",
+        "1",
+        "--judge-max-retry",
+        "1",
+        "--judge-backoff",
+        "0",
+    ]
     try:
         argv = _judge_argv(answers, out, mtbench_data, judge.url, *opts, "--judge-attempts", "1")
         assert main(argv) == 2  # three pairs still missing after the one attempt
@@ -267,9 +338,11 @@ def test_judge_faults_and_a_kill_lose_nothing(tmp_path, mtbench_data):
         # a kill while the second pair of the rerun is with the judge
         judge.script = ["ok", "block"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "spin.cli", *argv], start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [sys.executable, "-m", "spin.cli", *argv],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             assert judge.blocked.wait(300), "the judge never got the blocking request"
         finally:
@@ -281,8 +354,16 @@ def test_judge_faults_and_a_kill_lose_nothing(tmp_path, mtbench_data):
         assert '"question_id": 81' in fschat_out.read_text()  # the kill's finished judgment
 
         # the rerun judges exactly the two pairs left: (111,1) and (121,1)
-        res = subprocess.run([sys.executable, "-m", "spin.cli", *_judge_argv(answers, out, mtbench_data, judge.url, *opts)],
-                             capture_output=True, text=True)  # fmt: skip
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "spin.cli",
+                *_judge_argv(answers, out, mtbench_data, judge.url, *opts),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert res.returncode == 0, res.stderr[-3000:]
         assert len(judge.requests) == 10
         assert (

@@ -55,7 +55,8 @@ def test_tiny_suite(tmp_path, tiny_model):
     }
     assert sum(t["n"] for t in res["tasks"].values()) == 10
     assert res["provenance"]["apply_chat_template"] is True
-    # lm-eval's own samples: the chat template was applied and scores agree with spin.tiny.tasks.score.
+    # lm-eval's own samples: the chat template was applied, and scores agree with
+    # spin.tiny.tasks.score.
     raw = _samples(tmp_path / "out" / "tiny.lm_eval_samples.jsonl")
     assert all(r["arguments"][0][0].startswith("<|user|>\n") for r in raw)
     ours = {
@@ -74,8 +75,14 @@ def test_tiny_suite(tmp_path, tiny_model):
 
 def test_openllm_v1_suite_on_local_copies(tmp_path, tiny_model):
     build_openllm_copy(tmp_path / "data")
-    path = evaluate("openllm-v1", str(tiny_model), tmp_path / "out", model_info=MODEL_INFO,
-                    data_dir=tmp_path / "data", batch_size=16)  # fmt: skip
+    path = evaluate(
+        "openllm-v1",
+        str(tiny_model),
+        tmp_path / "out",
+        model_info=MODEL_INFO,
+        data_dir=tmp_path / "data",
+        batch_size=16,
+    )
     res = json.loads(path.read_text())
     tasks = res["tasks"]
     assert list(tasks) == [
@@ -129,8 +136,14 @@ def test_openllm_v1_suite_on_local_copies(tmp_path, tiny_model):
 
 def test_spin_bbh_suite_on_local_copies(tmp_path, tiny_model):
     build_bbh_copy(tmp_path / "data")
-    path = evaluate("spin-bbh", str(tiny_model), tmp_path / "out", model_info=MODEL_INFO,
-                    data_dir=tmp_path / "data", limit=2)  # fmt: skip
+    path = evaluate(
+        "spin-bbh",
+        str(tiny_model),
+        tmp_path / "out",
+        model_info=MODEL_INFO,
+        data_dir=tmp_path / "data",
+        limit=2,
+    )
     res = json.loads(path.read_text())
     assert list(res["tasks"]) == [
         "bbh_causal_judgement",
@@ -160,13 +173,27 @@ def test_tiny_suite_vllm_backend_matches_hf(tmp_path, tiny_model):
     from spin.tiny.tasks import make_items
 
     write_jsonl(tmp_path / "data" / "eval.jsonl", make_items(10, 7))
-    paths = {b: evaluate("tiny", str(tiny_model), tmp_path / b, model_info=MODEL_INFO, backend=b,
-                         data_dir=tmp_path / "data") for b in ("hf", "vllm")}  # fmt: skip
+    paths = {
+        b: evaluate(
+            "tiny",
+            str(tiny_model),
+            tmp_path / b,
+            model_info=MODEL_INFO,
+            backend=b,
+            data_dir=tmp_path / "data",
+        )
+        for b in ("hf", "vllm")
+    }
     res = {b: json.loads(p.read_text()) for b, p in paths.items()}
     assert res["vllm"]["provenance"]["backend"] == "vllm"
     assert res["vllm"]["provenance"]["model_args"]["gpu_memory_utilization"] == 0.2
-    raw = {b: {(r["task"], r["doc_id"]): r["filtered_resps"][0] for r in _samples(tmp_path / b / "tiny.lm_eval_samples.jsonl")}
-           for b in paths}  # fmt: skip
+    raw = {
+        b: {
+            (r["task"], r["doc_id"]): r["filtered_resps"][0]
+            for r in _samples(tmp_path / b / "tiny.lm_eval_samples.jsonl")
+        }
+        for b in paths
+    }
     assert raw["vllm"] == raw["hf"]  # greedy decoding: same responses
     assert {t: v["value"] for t, v in res["vllm"]["tasks"].items()} == {
         t: v["value"] for t, v in res["hf"]["tasks"].items()
@@ -176,22 +203,48 @@ def test_tiny_suite_vllm_backend_matches_hf(tmp_path, tiny_model):
 def test_tspin10_suite_on_local_copies(tmp_path, tiny_model):
     """T-SPIN's ten tasks: the v1 four and the leaderboard-v2 six, on local copies."""
     build_tspin10_copy(tmp_path / "data")
-    path = evaluate("tspin-10", str(tiny_model), tmp_path / "out", model_info=MODEL_INFO,
-                    data_dir=tmp_path / "data", limit=3, batch_size=16)  # fmt: skip
+    path = evaluate(
+        "tspin-10",
+        str(tiny_model),
+        tmp_path / "out",
+        model_info=MODEL_INFO,
+        data_dir=tmp_path / "data",
+        limit=3,
+        batch_size=16,
+    )
     res = json.loads(path.read_text())
     validate_results(res, path)  # the one schema the reports read
     tasks = res["tasks"]
     assert {t: (v["shots"], v["metric"]) for t, v in tasks.items()} == {
-        "gsm8k": (5, "acc"), "math": (4, "acc"), "musr": (0, "acc_norm"), "mmlu": (5, "acc"),
-        "mmlu_pro": (5, "acc"), "gpqa": (0, "acc_norm"), "hellaswag": (10, "acc_norm"),
-        "winogrande": (5, "acc"), "bbh": (3, "acc_norm"), "ifeval": (0, "acc"),
-    }  # fmt: skip
-    n_bbh = sum(3 if s in ("causal_judgement", "formal_fallacies", "sports_understanding") and SHARED_BBH
-                else 2 for s in (k[len("leaderboard_bbh_"):] for k in tasks["bbh"]["subtasks"]))  # fmt: skip
+        "gsm8k": (5, "acc"),
+        "math": (4, "acc"),
+        "musr": (0, "acc_norm"),
+        "mmlu": (5, "acc"),
+        "mmlu_pro": (5, "acc"),
+        "gpqa": (0, "acc_norm"),
+        "hellaswag": (10, "acc_norm"),
+        "winogrande": (5, "acc"),
+        "bbh": (3, "acc_norm"),
+        "ifeval": (0, "acc"),
+    }
+    n_bbh = sum(
+        3
+        if s in ("causal_judgement", "formal_fallacies", "sports_understanding") and SHARED_BBH
+        else 2
+        for s in (k[len("leaderboard_bbh_") :] for k in tasks["bbh"]["subtasks"])
+    )
     assert {t: v["n"] for t, v in tasks.items()} == {
-        "gsm8k": 2, "math": 14, "musr": 6, "mmlu": 114, "mmlu_pro": 3, "gpqa": 6,
-        "hellaswag": 3, "winogrande": 2, "bbh": n_bbh, "ifeval": 3,
-    }  # fmt: skip
+        "gsm8k": 2,
+        "math": 14,
+        "musr": 6,
+        "mmlu": 114,
+        "mmlu_pro": 3,
+        "gpqa": 6,
+        "hellaswag": 3,
+        "winogrande": 2,
+        "bbh": n_bbh,
+        "ifeval": 3,
+    }
     assert len(tasks["bbh"]["subtasks"]) == 24 and len(tasks["math"]["subtasks"]) == 7
     # Size-weighted groups (lm-eval's leaderboard groups), plain mean for MMLU and the average.
     for name in ("bbh", "math", "musr", "gpqa", "mmlu"):
@@ -229,14 +282,14 @@ def test_tspin10_suite_on_local_copies(tmp_path, tiny_model):
     # MMLU-Pro: 5 shots from the validation split, lettered options.
     pro = by_task["leaderboard_mmlu_pro"]
     assert all(r["arguments"][0][0].count("Answer:") == 6 for r in pro)
-    # GPQA: lm-eval's preprocessing ran (" [title]" -> ". ") and the answer letter follows the shuffle.
+    # GPQA: lm-eval's preprocessing ran (" [title]" -> ". "), and the answer letter follows
+    # the shuffle.
     for r in by_task["leaderboard_gpqa_main"]:
         doc = r["doc"]
         assert "positron. ion" in [doc[f"choice{i}"] for i in range(1, 5)]
         assert doc[f"choice{ord(doc['answer'][1]) - 64}"] == "neutron"
     # BBH (leaderboard): 3 shots from lm-eval's own YAML, then the question.
-    assert all(r["arguments"][0][0].count("Q: ") == 4
-               for r in by_task["leaderboard_bbh_navigate"])  # fmt: skip
+    assert all(r["arguments"][0][0].count("Q: ") == 4 for r in by_task["leaderboard_bbh_navigate"])
     # IFEval: lm-eval's checkers scored each instruction; no_comma is checkable by hand.
     ife = sorted(by_task["leaderboard_ifeval"], key=lambda r: r["doc_id"])
     assert [len(r["inst_level_strict_acc"]) for r in ife] == [1, 2, 1]
@@ -275,5 +328,10 @@ def test_tspin10_without_punkt_fails_before_loading_the_model(tmp_path):
     build_tspin10_copy(tmp_path / "data")
     shutil.rmtree(tmp_path / "data" / "nltk_data")
     with pytest.raises(DataError, match="punkt_tab.*spin eval download tspin-10"):
-        evaluate("tspin-10", str(tmp_path), tmp_path / "out", model_info=MODEL_INFO,
-                 data_dir=tmp_path / "data")  # fmt: skip
+        evaluate(
+            "tspin-10",
+            str(tmp_path),
+            tmp_path / "out",
+            model_info=MODEL_INFO,
+            data_dir=tmp_path / "data",
+        )

@@ -127,8 +127,15 @@ def test_resume_with_other_settings_is_refused(tiny_model_dir, prompts, tmp_path
     ]
     for fields, kw, what in changes:
         with pytest.raises(DataError, match=re.escape(what)):
-            generate_file(backend, backend.tokenizer, prompts, out, GenerationConfig(**fields),
-                          progress=False, **kw)  # fmt: skip
+            generate_file(
+                backend,
+                backend.tokenizer,
+                prompts,
+                out,
+                GenerationConfig(**fields),
+                progress=False,
+                **kw,
+            )
     assert len(out.read_text().splitlines()) == 1  # nothing appended
     # batch and shard sizes do not change the responses: resuming with others is fine
     other = GenerationConfig(**dict(cfg.__dict__, batch_size=3, shard_size=5))
@@ -142,17 +149,23 @@ def test_resume_with_other_settings_is_refused(tiny_model_dir, prompts, tmp_path
 @pytest.mark.parametrize(
     ("lines", "error"),
     [
-        (['{"idx": 0, "prompt": "a"}', '{"idx": 0, "prompt": "b"}'],
-         r"bad.jsonl:2 field 'idx': duplicate value 0 \(also line 1\)"),
-        (['{"idx": 0, "prompt": "a"}', '{"idx": "1", "prompt": "b"}'],
-         r"bad.jsonl:2 field 'idx': expected an integer, got '1'"),
+        (
+            ['{"idx": 0, "prompt": "a"}', '{"idx": 0, "prompt": "b"}'],
+            r"bad.jsonl:2 field 'idx': duplicate value 0 \(also line 1\)",
+        ),
+        (
+            ['{"idx": 0, "prompt": "a"}', '{"idx": "1", "prompt": "b"}'],
+            r"bad.jsonl:2 field 'idx': expected an integer, got '1'",
+        ),
         (['{"idx": 1.5, "prompt": "a"}'], r"bad.jsonl:1 field 'idx': expected an integer, got 1.5"),
-        (['{"prompt": "a"}', '{"idx": 1, "prompt": "b"}'],
-         r"bad.jsonl:2 field 'idx': line 1 has none"),
+        (
+            ['{"prompt": "a"}', '{"idx": 1, "prompt": "b"}'],
+            r"bad.jsonl:2 field 'idx': line 1 has none",
+        ),
         (['{"idx": 0, "prompt": "a"}', '{"prompt": "b"}'], r"bad.jsonl:2 field 'idx': missing"),
         (['{"idx": 0, "prompt": 12}'], r"bad.jsonl:1 field 'prompt': expected text, got int"),
     ],
-)  # fmt: skip
+)
 def test_bad_idx_and_prompts_are_named(tiny_model_dir, tmp_path, lines, error):
     from spin.generate import generate_file
 
@@ -166,9 +179,21 @@ def test_bad_idx_and_prompts_are_named(tiny_model_dir, tmp_path, lines, error):
 
 def test_cli_reports_missing_model(tmp_path, prompts):
     res = subprocess.run(
-        [sys.executable, "-m", "spin.cli", "generate", "--model", str(tmp_path / "nope"), "--input", str(prompts), "--output", str(tmp_path / "o.jsonl")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "spin.cli",
+            "generate",
+            "--model",
+            str(tmp_path / "nope"),
+            "--input",
+            str(prompts),
+            "--output",
+            str(tmp_path / "o.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and "model path not found" in res.stderr
 
 
@@ -180,8 +205,9 @@ def test_vllm_backend_for_real(tiny_model_dir, prompts, tmp_path):
 import sys
 from spin.cli import main
 if __name__ == "__main__":
-    sys.exit(main(["generate", "--model", {str(tiny_model_dir)!r}, "--input", {str(prompts)!r}, "--output", {str(out)!r},
-                   "--backend", "vllm", "--prompt-format", "chat", "--layout", "clean", "--max-new-tokens", "6",
+    sys.exit(main(["generate", "--model", {str(tiny_model_dir)!r}, "--input", {str(prompts)!r},
+                   "--output", {str(out)!r}, "--backend", "vllm", "--prompt-format", "chat",
+                   "--layout", "clean", "--max-new-tokens", "6",
                    "--shard-size", "8"]))
 """
     script = tmp_path / "run_vllm.py"

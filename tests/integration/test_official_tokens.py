@@ -166,9 +166,14 @@ def mistral_micro(tmp_path_factory, tokenizer_dir):
     out = tmp_path_factory.mktemp("mistral") / "model"
     torch.manual_seed(0)
     config = MistralConfig(
-        vocab_size=32000, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
-    )  # fmt: skip
+        vocab_size=32000,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=2048,
+    )
     MistralForCausalLM(config).save_pretrained(out)
     AutoTokenizer.from_pretrained(str(tokenizer_dir)).save_pretrained(out)
     return out
@@ -191,9 +196,14 @@ def test_the_trainers_batches_are_the_official_tokens(tmp_path, mistral_micro, t
     records = [{**r, "proto": r["generated"] + " Maybe."} for r in RECORDS.values()]
     cfg = TrainingConfig(max_length=96, max_prompt_length=48, per_device_train_batch_size=8)
     build_dataset(
-        records, tokenizer, kind=kind, prompt_format="chat", max_prompt_length=48,
-        out_dir=tmp_path / "data", layout=cfg.layout,
-    )  # fmt: skip
+        records,
+        tokenizer,
+        kind=kind,
+        prompt_format="chat",
+        max_prompt_length=48,
+        out_dir=tmp_path / "data",
+        layout=cfg.layout,
+    )
     build, make_args = (
         (build_spin_trainer, dpo_config)
         if kind == "pairs"
@@ -202,9 +212,15 @@ def test_the_trainers_batches_are_the_official_tokens(tmp_path, mistral_micro, t
     args = make_args(cfg, tmp_path / "ck", 0, "float32")  # as the trainers: before the weights
     model, tok = load_for_training(str(mistral_micro), "float32", args)
     trainer = build(
-        model, tok, load_from_disk(str(tmp_path / "data")), cfg, tmp_path / "ck", seed=0,
-        dtype="float32", args=args,
-    )  # fmt: skip
+        model,
+        tok,
+        load_from_disk(str(tmp_path / "data")),
+        cfg,
+        tmp_path / "ck",
+        seed=0,
+        dtype="float32",
+        args=args,
+    )
     dataset = trainer.train_dataset
     batch = trainer.data_collator([dataset[i] for i in range(len(dataset))])
     n = len(records)

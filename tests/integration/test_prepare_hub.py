@@ -19,10 +19,12 @@ RECIPE = REPO / "replication" / "spin-zephyr-7b.yaml"
 
 
 def _conversation(i: int) -> list[dict]:
-    return [{"role": "user", "content": f"Question {i}?"},
-            {"role": "assistant", "content": f"Answer {i}."},
-            {"role": "user", "content": "And then?"},
-            {"role": "assistant", "content": "Then more."}]  # fmt: skip
+    return [
+        {"role": "user", "content": f"Question {i}?"},
+        {"role": "assistant", "content": f"Answer {i}."},
+        {"role": "user", "content": "And then?"},
+        {"role": "assistant", "content": "Then more."},
+    ]
 
 
 def _hub(monkeypatch, tables: dict[tuple[str, str], list[dict]]) -> list[tuple]:
@@ -45,12 +47,25 @@ def _prepared(out: Path) -> Path:
 
 def test_ultrachat_first_turns_at_the_pinned_revision(tmp_path, monkeypatch):
     uc = "HuggingFaceH4/ultrachat_200k"
-    rows = [{"prompt": f"Question {i}?", "prompt_id": f"p{i}", "messages": _conversation(i)}
-            for i in range(40)]  # fmt: skip
+    rows = [
+        {"prompt": f"Question {i}?", "prompt_id": f"p{i}", "messages": _conversation(i)}
+        for i in range(40)
+    ]
     asked = _hub(monkeypatch, {(uc, "train_sft"): rows[:30], (uc, "test_sft"): rows[30:]})
     out = tmp_path / "run"
-    argv = ["run", str(RECIPE), "--stop-after", "prepare", "--output-dir", str(out), "-q",
-            "--set", "data.num_prompts=20", "--set", "data.num_eval=5"]  # fmt: skip
+    argv = [
+        "run",
+        str(RECIPE),
+        "--stop-after",
+        "prepare",
+        "--output-dir",
+        str(out),
+        "-q",
+        "--set",
+        "data.num_prompts=20",
+        "--set",
+        "data.num_eval=5",
+    ]
     assert spin(argv) == 0
     pin = load_experiment(RECIPE, []).data.revision
     assert len(pin) == 40 and asked == [(uc, "train_sft", pin), (uc, "test_sft", pin)]
@@ -65,9 +80,16 @@ def test_ultrachat_first_turns_at_the_pinned_revision(tmp_path, monkeypatch):
 
 def test_released_spin_iter_pairs_use_their_own_pins(tmp_path, monkeypatch):
     def pairs(t: int, n: int) -> list[dict]:
-        return [{"real": _conversation(i)[:2],
-                 "generated": [_conversation(i)[0], {"role": "assistant", "content": f"Mine {t}.{i}"}]}
-                for i in range(n)]  # fmt: skip
+        return [
+            {
+                "real": _conversation(i)[:2],
+                "generated": [
+                    _conversation(i)[0],
+                    {"role": "assistant", "content": f"Mine {t}.{i}"},
+                ],
+            }
+            for i in range(n)
+        ]
 
     tables = {}
     for t in range(4):
@@ -75,14 +97,27 @@ def test_released_spin_iter_pairs_use_their_own_pins(tmp_path, monkeypatch):
         tables[(f"UCLA-AGI/SPIN_iter{t}", "test")] = pairs(t, 3)
     asked = _hub(monkeypatch, tables)
     out = tmp_path / "run"
-    argv = ["run", str(RECIPE), "--stop-after", "prepare", "--output-dir", str(out), "-q",
-            "--set", "data.source=spin_iter", "--set", "data.spin_iter_revisions=[aaaaaaa, bbbbbbb]"]  # fmt: skip
+    argv = [
+        "run",
+        str(RECIPE),
+        "--stop-after",
+        "prepare",
+        "--output-dir",
+        str(out),
+        "-q",
+        "--set",
+        "data.source=spin_iter",
+        "--set",
+        "data.spin_iter_revisions=[aaaaaaa, bbbbbbb]",
+    ]
     assert spin(argv) == 0
     # Pinned iterations load at their pins, the rest at main; UltraChat's pin is not applied.
     assert {(p, r) for p, _, r in asked} == {
-        ("UCLA-AGI/SPIN_iter0", "aaaaaaa"), ("UCLA-AGI/SPIN_iter1", "bbbbbbb"),
-        ("UCLA-AGI/SPIN_iter2", None), ("UCLA-AGI/SPIN_iter3", None),
-    }  # fmt: skip
+        ("UCLA-AGI/SPIN_iter0", "aaaaaaa"),
+        ("UCLA-AGI/SPIN_iter1", "bbbbbbb"),
+        ("UCLA-AGI/SPIN_iter2", None),
+        ("UCLA-AGI/SPIN_iter3", None),
+    }
     done = _prepared(out)
     for t in range(4):
         rows = read_jsonl(done / f"pairs_iter{t}.jsonl")

@@ -15,14 +15,29 @@ RECIPE = Path(__file__).resolve().parents[2] / "replication" / "spin-zephyr-7b.y
 
 
 def _row(i: int) -> dict:
-    return {"prompt_id": f"p{i}", "messages": [{"role": "user", "content": f"Question {i}?"},
-                                               {"role": "assistant", "content": f"Answer {i}."}]}  # fmt: skip
+    return {
+        "prompt_id": f"p{i}",
+        "messages": [
+            {"role": "user", "content": f"Question {i}?"},
+            {"role": "assistant", "content": f"Answer {i}."},
+        ],
+    }
 
 
 def _prepare(tmp_path, path, *sets):
     out = tmp_path / "run"
-    argv = ["run", str(RECIPE), "--stop-after", "prepare", "--output-dir", str(out), "-q",
-            "--set", f"data.path={path}", *(a for s in sets for a in ("--set", s))]  # fmt: skip
+    argv = [
+        "run",
+        str(RECIPE),
+        "--stop-after",
+        "prepare",
+        "--output-dir",
+        str(out),
+        "-q",
+        "--set",
+        f"data.path={path}",
+        *(a for s in sets for a in ("--set", s)),
+    ]
     return spin(argv), out
 
 
@@ -42,12 +57,15 @@ def test_one_local_file_is_split_not_reused(tmp_path):
     [
         (b"", "has no conversations"),
         (b'{"messages": []}\n{"messages": [1, 2]}\n', "uc.jsonl:1 field 'messages'"),
-        (b'{"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "a"}]}\n',
-         "uc.jsonl:1 field 'messages[0].content': expected text, got int"),
+        (
+            b'{"messages": [{"role": "user", "content": 5}, '
+            b'{"role": "assistant", "content": "a"}]}\n',
+            "uc.jsonl:1 field 'messages[0].content': expected text, got int",
+        ),
         (json.dumps(_row(0)).encode() + b"\n{oops\n", "uc.jsonl:2: malformed JSON"),
         (json.dumps(_row(0)).encode() + b"\n", "has 1 conversations: one file cannot give"),
     ],
-)  # fmt: skip
+)
 def test_bad_local_file_is_one_line(tmp_path, capsys, content, error):
     data = tmp_path / "uc.jsonl"
     data.write_bytes(content)

@@ -188,8 +188,14 @@ def test_sdist_split_in_dockerfile_partitions_the_gpu_lock(tmp_path):
     parts = []
     for i, program in enumerate(programs):
         out = tmp_path / f"part{i}.txt"
-        out.write_text(subprocess.run(["awk", program, str(ROOT / "requirements" / "gpu.lock")],
-                                      capture_output=True, text=True, check=True).stdout)  # fmt: skip
+        out.write_text(
+            subprocess.run(
+                ["awk", program, str(ROOT / "requirements" / "gpu.lock")],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         parts.append(set(_lock_entries(out)))
     wheels, sdists = parts
     assert sdists == {"deepspeed"}
@@ -231,15 +237,23 @@ def test_lock_is_exact_and_hashed(name):
 
 def _check_lock(root: Path, path: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": path} if path else None
-    return subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "check_lock.sh"), str(root)],
-                          capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    return subprocess.run(
+        [shutil.which("bash"), str(ROOT / "scripts" / "check_lock.sh"), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
 
 
 def _inputs_copy(tmp_path: Path) -> Path:
     """pyproject.toml and requirements/ of this tree, in a folder of their own."""
     copy = tmp_path / "copy"
-    shutil.copytree(ROOT / "requirements", copy / "requirements",
-                    ignore=shutil.ignore_patterns("wheels", "__pycache__"))  # fmt: skip
+    shutil.copytree(
+        ROOT / "requirements",
+        copy / "requirements",
+        ignore=shutil.ignore_patterns("wheels", "__pycache__"),
+    )
     shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
     return copy
 
@@ -286,8 +300,11 @@ def test_one_set_of_pins_for_cpu_and_gpu():
     assert gpu["torch"][0] == "2.14.0" and gpu["deepspeed"][0] == "0.19.8"
     assert gpu["vllm"][0] == "0.33.0" and "flash-attn" not in gpu
     assert cpu["transformers"][0] == gpu["transformers"][0] == "5.19.0"
-    differ = {p: (cpu[p][0], gpu[p][0]) for p in cpu.keys() & gpu.keys()
-              if cpu[p][0] != gpu[p][0] and not STACK_SPECIFIC.match(p)}  # fmt: skip
+    differ = {
+        p: (cpu[p][0], gpu[p][0])
+        for p in cpu.keys() & gpu.keys()
+        if cpu[p][0] != gpu[p][0] and not STACK_SPECIFIC.match(p)
+    }
     assert not differ, f"shared packages with different versions: {differ}"
     for judge in ("judge-cpu.lock", "judge-gpu.lock"):
         j = _lock_entries(ROOT / "requirements" / judge)
@@ -342,10 +359,22 @@ def test_replicate_spin_runs_then_reports(tmp_path):
     exp.write_text("name: exp\n")
     env = {**os.environ, "SPIN": str(_fake_spin(tmp_path))}
     subprocess.run(
-        ["bash", str(ROOT / "scripts" / "replicate_spin.sh"), str(exp), "--output-dir", "out",
-         "--accelerate-config", "z3.yaml", "--set", "seed=1"],
-        check=True, env=env, capture_output=True, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            "bash",
+            str(ROOT / "scripts" / "replicate_spin.sh"),
+            str(exp),
+            "--output-dir",
+            "out",
+            "--accelerate-config",
+            "z3.yaml",
+            "--set",
+            "seed=1",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     calls = (tmp_path / "calls").read_text().splitlines()
     assert calls == [
         f"run {exp} --output-dir out --set training.launcher=accelerate "
@@ -358,8 +387,13 @@ def test_replicate_tspin_defaults_to_the_tspin_experiment(tmp_path):
     (tmp_path / "replication").mkdir()
     (tmp_path / "replication" / "tspin-zephyr-7b.yaml").write_text("name: t\n")
     env = {**os.environ, "SPIN": str(_fake_spin(tmp_path))}
-    subprocess.run(["bash", str(ROOT / "scripts" / "replicate_tspin.sh"), "--dry-run"],
-                   check=True, env=env, capture_output=True, cwd=tmp_path)  # fmt: skip
+    subprocess.run(
+        ["bash", str(ROOT / "scripts" / "replicate_tspin.sh"), "--dry-run"],
+        check=True,
+        env=env,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     calls = (tmp_path / "calls").read_text().splitlines()
     assert calls == [
         "plan replication/tspin-zephyr-7b.yaml --output-dir-only",
@@ -369,8 +403,20 @@ def test_replicate_tspin_defaults_to_the_tspin_experiment(tmp_path):
 
 def test_evaluate_calls_spin_eval(tmp_path):
     env = {**os.environ, "SPIN": str(_fake_spin(tmp_path))}
-    subprocess.run(["bash", str(ROOT / "scripts" / "evaluate.sh"), "openllm-v1", "ckpt/iter1",
-                    "--backend", "vllm"], check=True, env=env, capture_output=True, cwd=tmp_path)  # fmt: skip
+    subprocess.run(
+        [
+            "bash",
+            str(ROOT / "scripts" / "evaluate.sh"),
+            "openllm-v1",
+            "ckpt/iter1",
+            "--backend",
+            "vllm",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     assert (tmp_path / "calls").read_text().split() == (
         [
             "eval",
@@ -387,11 +433,28 @@ def test_evaluate_calls_spin_eval(tmp_path):
 
 def test_evaluate_passes_a_revision(tmp_path):
     env = {**os.environ, "SPIN": str(_fake_spin(tmp_path))}
-    subprocess.run(["bash", str(ROOT / "scripts" / "evaluate.sh"), "tspin-10", "org/model",
-                    "--revision", "ac6e600"], check=True, env=env, capture_output=True, cwd=tmp_path)  # fmt: skip
+    subprocess.run(
+        [
+            "bash",
+            str(ROOT / "scripts" / "evaluate.sh"),
+            "tspin-10",
+            "org/model",
+            "--revision",
+            "ac6e600",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     assert (tmp_path / "calls").read_text().split()[:6] == [
-        "eval", "tspin-10", "--model", "org/model", "--revision", "ac6e600",
-    ]  # fmt: skip
+        "eval",
+        "tspin-10",
+        "--model",
+        "org/model",
+        "--revision",
+        "ac6e600",
+    ]
 
 
 def test_docker_run_mounts_outputs_cache_and_uses_all_gpus(tmp_path):
@@ -401,11 +464,26 @@ def test_docker_run_mounts_outputs_cache_and_uses_all_gpus(tmp_path):
     accelerate = tmp_path / "z3.yaml"
     accelerate.write_text("distributed_type: DEEPSPEED\n")
     result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "docker_run.sh"), "--print", "--runs", str(tmp_path / "r"),
-         "--hf-cache", str(tmp_path / "hf"), "--logs", str(tmp_path / "l"), str(host_exp),
-         "--accelerate-config", str(accelerate), "--dry-run"],
-        check=True, capture_output=True, text=True, env={**os.environ, "HF_TOKEN": "secret"},
-    )  # fmt: skip
+        [
+            "bash",
+            str(ROOT / "scripts" / "docker_run.sh"),
+            "--print",
+            "--runs",
+            str(tmp_path / "r"),
+            "--hf-cache",
+            str(tmp_path / "hf"),
+            "--logs",
+            str(tmp_path / "l"),
+            str(host_exp),
+            "--accelerate-config",
+            str(accelerate),
+            "--dry-run",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_TOKEN": "secret"},
+    )
     argv = shlex.split(result.stdout)
     joined = " ".join(argv)
     assert argv[:2] == ["docker", "run"]

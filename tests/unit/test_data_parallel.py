@@ -146,15 +146,44 @@ def test_merge_detects_duplicates_and_missing(tmp_path):
 
 def test_shard_commands_argv_and_env():
     jobs = shard_commands(
-        "ckpt/iter0", "prompts.jsonl", "out/gen.jsonl", 2, ["--max-new-tokens", "256"],
-        command=["spin", "generate"], base_env={"PATH": "/bin"},
-    )  # fmt: skip
+        "ckpt/iter0",
+        "prompts.jsonl",
+        "out/gen.jsonl",
+        2,
+        ["--max-new-tokens", "256"],
+        command=["spin", "generate"],
+        base_env={"PATH": "/bin"},
+    )
     assert [argv for argv, _ in jobs] == [
-        ["spin", "generate", "--model", "ckpt/iter0", "--input", "prompts.jsonl",
-         "--output", "out/gen.jsonl.shard0-of-2", "--shard", "0/2", "--max-new-tokens", "256"],
-        ["spin", "generate", "--model", "ckpt/iter0", "--input", "prompts.jsonl",
-         "--output", "out/gen.jsonl.shard1-of-2", "--shard", "1/2", "--max-new-tokens", "256"],
-    ]  # fmt: skip
+        [
+            "spin",
+            "generate",
+            "--model",
+            "ckpt/iter0",
+            "--input",
+            "prompts.jsonl",
+            "--output",
+            "out/gen.jsonl.shard0-of-2",
+            "--shard",
+            "0/2",
+            "--max-new-tokens",
+            "256",
+        ],
+        [
+            "spin",
+            "generate",
+            "--model",
+            "ckpt/iter0",
+            "--input",
+            "prompts.jsonl",
+            "--output",
+            "out/gen.jsonl.shard1-of-2",
+            "--shard",
+            "1/2",
+            "--max-new-tokens",
+            "256",
+        ],
+    ]
     assert [env["CUDA_VISIBLE_DEVICES"] for _, env in jobs] == ["0", "1"]
     assert all(env["PATH"] == "/bin" for _, env in jobs)
 
@@ -181,10 +210,18 @@ def test_generate_options_carry_every_generation_setting():
     from spin.generate.command import config_from_args, options
 
     changed = {
-        "backend": "vllm", "prompt_format": "chat", "max_new_tokens": 7, "temperature": 0.7,
-        "top_p": 0.9, "top_k": 20, "batch_size": 3, "shard_size": 5, "gpu_memory_utilization": 0.3,
-        "tensor_parallel_size": 2, "layout": "clean",
-    }  # fmt: skip
+        "backend": "vllm",
+        "prompt_format": "chat",
+        "max_new_tokens": 7,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "top_k": 20,
+        "batch_size": 3,
+        "shard_size": 5,
+        "gpu_memory_utilization": 0.3,
+        "tensor_parallel_size": 2,
+        "layout": "clean",
+    }
     # a new GenerationConfig field must be added here and to options()
     assert set(changed) == {f.name for f in fields(GenerationConfig)}
     cfg = GenerationConfig(**changed)
@@ -238,6 +275,13 @@ def test_launch_runs_one_process_per_gpu_and_merges(tmp_path):
     assert not (tmp_path / "few.jsonl.shard2-of-3.log").exists()
 
     with pytest.raises(SpinError, match=r"shard 1/2 exited 3 .*shard1-of-2\.log"):
-        launch("M", inp, tmp_path / "again.jsonl", 2, ["--fail-shard", "1/2"],
-               command=[sys.executable, str(fake)], base_env=env)  # fmt: skip
+        launch(
+            "M",
+            inp,
+            tmp_path / "again.jsonl",
+            2,
+            ["--fail-shard", "1/2"],
+            command=[sys.executable, str(fake)],
+            base_env=env,
+        )
     assert not (tmp_path / "again.jsonl").exists()

@@ -15,22 +15,37 @@ from spin.eval.judge import JudgeConfig, confirm_cost
 from spin.eval.suites import load_suite, suite_names
 
 REPO = Path(__file__).resolve().parents[2]
-REPORTED = next((p for p in (REPO / "reports" / "reported" / "reported_results.csv",
-                             REPO.parent / "shared" / "reported" / "reported_results.csv") if p.exists()), None)  # fmt: skip
+REPORTED = next(
+    (
+        p
+        for p in (
+            REPO / "reports" / "reported" / "reported_results.csv",
+            REPO.parent / "shared" / "reported" / "reported_results.csv",
+        )
+        if p.exists()
+    ),
+    None,
+)
 
 
 def _reported(source_prefix: str, table: str) -> set[str]:
     with open(REPORTED) as f:
-        return {r["benchmark"] for r in csv.DictReader(f) if r["source"].startswith(source_prefix)
-                and r["table"].startswith(table)} - {"average"}  # fmt: skip
+        return {
+            r["benchmark"]
+            for r in csv.DictReader(f)
+            if r["source"].startswith(source_prefix) and r["table"].startswith(table)
+        } - {"average"}
 
 
 @pytest.mark.skipif(REPORTED is None, reason="no reported_results.csv")
-@pytest.mark.parametrize(("suite", "source", "table", "extra"), [
-    ("openllm-v1", "SPIN", "Table 2", set()),
-    ("tspin-10", "T-SPIN", "Table 1", set()),
-    ("spin-bbh", "SPIN", "Table 4", {"mt_bench"}),  # mt_bench is its own suite
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("suite", "source", "table", "extra"),
+    [
+        ("openllm-v1", "SPIN", "Table 2", set()),
+        ("tspin-10", "T-SPIN", "Table 1", set()),
+        ("spin-bbh", "SPIN", "Table 4", {"mt_bench"}),  # mt_bench is its own suite
+    ],
+)
 def test_suites_use_the_reported_benchmark_names(suite, source, table, extra):
     assert set(load_suite(suite).tasks) | extra == _reported(source, table)
 
@@ -65,8 +80,11 @@ def test_group_config_points_every_member_at_the_local_copy(tmp_path):
         "test": str(tmp_path / "openbookqa" / "test.jsonl")
     }
     hub = harness.group_config(load_suite("openllm-v1"), None)["task"][0]
-    assert hub == {"task": "arc_challenge", "num_fewshot": 25,
-                   "dataset_kwargs": {"revision": "210d026faf9955653af8916fad021475a3f00453"}}  # fmt: skip
+    assert hub == {
+        "task": "arc_challenge",
+        "num_fewshot": 25,
+        "dataset_kwargs": {"revision": "210d026faf9955653af8916fad021475a3f00453"},
+    }
 
 
 def test_missing_local_copy_names_the_file(tmp_path):
@@ -84,8 +102,12 @@ def test_standard_error_formulas():
 
 def test_mtbench_score_drops_unparsable_and_clusters_by_question():
     qs = [{"question_id": 1, "category": "math"}, {"question_id": 2, "category": "writing"}]
-    js = [{"question_id": 1, "turn": 1, "score": 8}, {"question_id": 1, "turn": 2, "score": 6},
-          {"question_id": 2, "turn": 1, "score": 4}, {"question_id": 2, "turn": 2, "score": -1}]  # fmt: skip
+    js = [
+        {"question_id": 1, "turn": 1, "score": 8},
+        {"question_id": 1, "turn": 2, "score": 6},
+        {"question_id": 2, "turn": 1, "score": 4},
+        {"question_id": 2, "turn": 2, "score": -1},
+    ]
     tasks, samples = mtbench.score(js, qs, "gpt-4")
     assert tasks["mt_bench"]["value"] == pytest.approx(6.0) and tasks["mt_bench"]["n"] == 3
     assert tasks["mt_bench"]["stderr"] == pytest.approx(
@@ -141,14 +163,26 @@ def test_download_writes_the_local_layout_the_suites_read(tmp_path, monkeypatch)
     (mirror / "bbh" / "test.jsonl").write_text('{"input": "x?", "target": "Yes"}\n')
     specs = {
         "gsm8k": {"hub": str(mirror / "gsm8k"), "name": None, "revision": None, "local": "gsm8k"},
-        "bbh_cot_fewshot_causal_judgement": {"hub": str(mirror / "bbh"), "name": None,
-            "revision": None, "local_file": "bbh/causal_judgement.json", "format": "bbh"},
-    }  # fmt: skip
+        "bbh_cot_fewshot_causal_judgement": {
+            "hub": str(mirror / "bbh"),
+            "name": None,
+            "revision": None,
+            "local_file": "bbh/causal_judgement.json",
+            "format": "bbh",
+        },
+    }
     monkeypatch.setattr(data, "_manifest", lambda: specs)
-    suite = Suite("mini", "", False, {
-        "gsm8k": TaskSpec("gsm8k", ("gsm8k",), 5, MetricRef("exact_match")),
-        "bbh": TaskSpec("bbh", ("bbh_cot_fewshot_causal_judgement",), 3, MetricRef("exact_match")),
-    })  # fmt: skip
+    suite = Suite(
+        "mini",
+        "",
+        False,
+        {
+            "gsm8k": TaskSpec("gsm8k", ("gsm8k",), 5, MetricRef("exact_match")),
+            "bbh": TaskSpec(
+                "bbh", ("bbh_cot_fewshot_causal_judgement",), 3, MetricRef("exact_match")
+            ),
+        },
+    )
     out = tmp_path / "copy"
     manifest = json.loads(data.download(suite, out).read_text())
     files = data.local_files("gsm8k", out)["data_files"]
@@ -167,8 +201,11 @@ def test_every_hub_dataset_is_pinned_to_a_commit():
     import re
 
     specs = data._manifest()
-    unpinned = [t for t, s in specs.items() if s.get("hub") and not re.fullmatch(
-        r"[0-9a-f]{7}|[0-9a-f]{40}", str(s.get("revision")))]  # fmt: skip
+    unpinned = [
+        t
+        for t, s in specs.items()
+        if s.get("hub") and not re.fullmatch(r"[0-9a-f]{7}|[0-9a-f]{40}", str(s.get("revision")))
+    ]
     assert unpinned == []
     # One commit per Hub dataset: its subtasks must not disagree.
     by_hub: dict[str, set] = {}
@@ -265,11 +302,18 @@ def test_seeds_default_to_lm_evals_and_never_move_the_fewshot_seed():
     from lm_eval.defaults import DEFAULT_OTHER_SEED, DEFAULT_RANDOM_SEED
 
     default = harness.RunSettings().seeds()
-    assert default == {"random_seed": DEFAULT_RANDOM_SEED, "numpy_seed": DEFAULT_OTHER_SEED,
-                       "torch_seed": DEFAULT_OTHER_SEED, "fewshot_seed": DEFAULT_OTHER_SEED}  # fmt: skip
+    assert default == {
+        "random_seed": DEFAULT_RANDOM_SEED,
+        "numpy_seed": DEFAULT_OTHER_SEED,
+        "torch_seed": DEFAULT_OTHER_SEED,
+        "fewshot_seed": DEFAULT_OTHER_SEED,
+    }
     assert harness.RunSettings(seed=7).seeds() == {
-        "random_seed": 7, "numpy_seed": 7, "torch_seed": 7, "fewshot_seed": 1234
-    }  # fmt: skip
+        "random_seed": 7,
+        "numpy_seed": 7,
+        "torch_seed": 7,
+        "fewshot_seed": 1234,
+    }
     vllm = harness.RunSettings(backend="vllm").resolve()
     assert "seed" not in harness.model_args("m", vllm)  # lm-eval's VLLM default, 1234
 
@@ -287,16 +331,25 @@ def test_gsm8k_and_sports_run_with_the_paper_harness_overrides():
 def test_results_validator_checks_the_new_provenance_keys(tmp_path):
     from spin.report.results import validate_results
 
-    base = {"schema": "spin-results/1", "suite": "s", "tasks": {"t": {"value": 1.0}},
-            "model": {"name": "m", "method": "sft", "base_model": "b"}}  # fmt: skip
-    good = {"add_bos_token": False, "stop_sequences": {"gsm8k": ["\n\n"], "arc": None},
-            "random_seeds": {"numpy_seed": 1234},
-            "data": {"sources": {"gsm8k": {"local": {"test": {"path": "/x", "sha256": "a" * 64}}}}}}  # fmt: skip
+    base = {
+        "schema": "spin-results/1",
+        "suite": "s",
+        "tasks": {"t": {"value": 1.0}},
+        "model": {"name": "m", "method": "sft", "base_model": "b"},
+    }
+    good = {
+        "add_bos_token": False,
+        "stop_sequences": {"gsm8k": ["\n\n"], "arc": None},
+        "random_seeds": {"numpy_seed": 1234},
+        "data": {"sources": {"gsm8k": {"local": {"test": {"path": "/x", "sha256": "a" * 64}}}}},
+    }
     validate_results({**base, "provenance": good}, tmp_path / "r.json")
     validate_results({**base, "provenance": {}}, tmp_path / "r.json")  # older files stay valid
-    for bad, field in (({"add_bos_token": "no"}, "add_bos_token"),
-                       ({"stop_sequences": {"gsm8k": "\n\n"}}, "stop_sequences.gsm8k"),
-                       ({"data": {"sources": {"g": {"local": {"test": {"sha256": "x"}}}}}}, "sha256")):  # fmt: skip
+    for bad, field in (
+        ({"add_bos_token": "no"}, "add_bos_token"),
+        ({"stop_sequences": {"gsm8k": "\n\n"}}, "stop_sequences.gsm8k"),
+        ({"data": {"sources": {"g": {"local": {"test": {"sha256": "x"}}}}}}, "sha256"),
+    ):
         with pytest.raises(DataError, match=field):
             validate_results({**base, "provenance": bad}, tmp_path / "r.json")
 

@@ -28,9 +28,12 @@ def test_refuses_cleanly_without_cuda(tmp_path):
     out = tmp_path / "gpu_check.json"
     env = {**os.environ, "SPIN_PYTHON": sys.executable, "PYTHONPATH": str(ROOT)}
     res = subprocess.run(
-        ["bash", str(SCRIPT), "--output", str(out)], capture_output=True, text=True, timeout=120,
+        ["bash", str(SCRIPT), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env=env,
-    )  # fmt: skip
+    )
     assert res.returncode == 3
     assert res.stdout == ""
     lines = res.stderr.strip().splitlines()

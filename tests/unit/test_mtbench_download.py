@@ -48,8 +48,12 @@ def server(tmp_path, monkeypatch):
 
 
 def _manifest(monkeypatch, base: str, shas: dict[str, str]) -> None:
-    man = {**mtbench.manifest(), "commit": "abc1234", "files": shas,
-           "url_template": base + "/{commit}/{path}"}  # fmt: skip
+    man = {
+        **mtbench.manifest(),
+        "commit": "abc1234",
+        "files": shas,
+        "url_template": base + "/{commit}/{path}",
+    }
     monkeypatch.setattr(mtbench, "manifest", lambda: man)
 
 
@@ -75,8 +79,11 @@ def test_a_tampered_file_is_refused_and_not_cached(tmp_path, monkeypatch, server
         mtbench.ensure_data(None)
     cache = tmp_path / "cache" / "mt_bench" / "abc1234"
     assert not (cache / "mt_bench" / "question.jsonl").exists()
-    assert not [p for p in cache.rglob("*") if p.is_file() and p.name not in
-                ("judge_prompts.jsonl", "gpt-4.jsonl")]  # fmt: skip
+    assert not [
+        p
+        for p in cache.rglob("*")
+        if p.is_file() and p.name not in ("judge_prompts.jsonl", "gpt-4.jsonl")
+    ]
 
 
 def test_unreachable_source_names_the_offline_option(tmp_path, monkeypatch):

@@ -14,10 +14,21 @@ def _run(root: Path, seed: int, values: dict[tuple[str, int | None], float]) -> 
     run = root / f"seed{seed}"
     (run / "results").mkdir(parents=True)
     for i, ((arm, it), v) in enumerate(values.items()):
-        model = {"name": f"{arm} {it}", "method": "tspin", "iteration": it, "base_model": "tiny",
-                 "seed": seed, **({} if arm == "θ0" else {"arm": arm})}  # fmt: skip
-        res = {"schema": "spin-results/1", "model": model, "suite": "tiny", "average": v,
-               "tasks": {"tiny_add": {"metric": "exact_match", "value": v, "n": 10}}}  # fmt: skip
+        model = {
+            "name": f"{arm} {it}",
+            "method": "tspin",
+            "iteration": it,
+            "base_model": "tiny",
+            "seed": seed,
+            **({} if arm == "θ0" else {"arm": arm}),
+        }
+        res = {
+            "schema": "spin-results/1",
+            "model": model,
+            "suite": "tiny",
+            "average": v,
+            "tasks": {"tiny_add": {"metric": "exact_match", "value": v, "n": 10}},
+        }
         (run / "results" / f"{i}.json").write_text(json.dumps(res))
     return run
 
@@ -53,7 +64,10 @@ def test_no_grid_without_a_two_key_sweep(tmp_path):
 
 
 def test_plot_and_table_share_the_iteration_axis(tmp_path):
-    """θ0 is iteration -1 in the table and at x = -1 (tick θ0) in the plot; SPIN iter0 is 0 in both."""
+    """θ0 is iteration -1 in the table and at x = -1 (tick θ0) in the plot.
+
+    SPIN iter0 is 0 in both.
+    """
     run = _run(tmp_path, 1, {("θ0", None): 5.0, ("spin", 0): 6.0, ("spin", 1): 7.0})
     table = summary.summary_frame(summary.load_results(run / "results"))
     assert dict(zip(table.iteration, table.average, strict=True)) == {-1: 5.0, 0: 6.0, 1: 7.0}
