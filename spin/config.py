@@ -18,10 +18,11 @@ from typing import Any
 
 import yaml
 
+from spin import method as methods
 from spin.errors import ConfigError, nearest
 from spin.io import sha256_json
 
-METHODS = ("spin", "tspin", "tspin_noha", "tspin_ref", "continued_sft")
+METHODS = methods.ARM_METHODS
 PROMPT_FORMATS = ("alpaca", "chat")
 BACKENDS = ("transformers", "vllm")
 LAUNCHERS = ("inprocess", "accelerate")
@@ -289,15 +290,12 @@ class ArmConfig:
     """If > 0, train on the first N SPIN prompts only (nested subsets)."""
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ConfigError(
-                f"arm method '{self.method}' is not one of {METHODS}{nearest(self.method, METHODS)}"
-            )
+        m = methods.get(self.method, arm=True)  # one line naming the allowed methods
         if not self.iterations:
             raise ConfigError(
                 "an arm needs at least one iteration (a list of override dicts, {} for none)"
             )
-        allowed = SFTConfig if self.method == "continued_sft" else TrainingConfig
+        allowed = TrainingConfig if m.self_play else SFTConfig
         for i, overrides in enumerate(self.iterations):
             if not isinstance(overrides, dict | None):
                 raise ConfigError(
@@ -363,9 +361,7 @@ class Experiment:
             raise ConfigError(
                 "the experiment defines no arms (e.g. arms: {spin: {method: spin, iterations: [{}]}})"
             )
-        triplets = [
-            n for n, a in self.arms.items() if a.method in ("tspin", "tspin_noha", "tspin_ref")
-        ]
+        triplets = [n for n, a in self.arms.items() if methods.get(a.method).data == "triplets"]
         if self.data.source == "spin_iter" and triplets:
             # SPIN_iter{t}'s `generated` is SPIN iterate t's y′: no T-SPIN iterate made it
             raise ConfigError(
@@ -411,6 +407,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
         data = expand_sweep(data)
         exp = _build(Experiment, data, "")
         validate(exp)
+        check_method_fields(exp, set(data.get("training") or {}))
     except InvalidValue as e:
         item = _override_for(e.key, overrides or [])
         raise ConfigError(f"--set {item}: {e.rule}" if item else f"{path}: {e}") from None
@@ -500,7 +497,7 @@ def validate(exp: Experiment) -> None:
     _check_fields(exp, "")
     for name, arm in exp.arms.items():
         for t, overrides in enumerate(arm.iterations):
-            if arm.method == "continued_sft":
+            if not methods.get(arm.method).self_play:  # continued_sft: the sft block's fields
                 merged = {**dataclasses.asdict(exp.sft), **arm.training, **(overrides or {})}
                 cfg = _build(SFTConfig, merged, f"arms.{name}.iterations.{t}")
             else:
@@ -510,6 +507,49 @@ def validate(exp: Experiment) -> None:
                          else f"arms.{name}.training" if key in arm.training else None)  # fmt: skip
                 if where:
                     _check(RULES[type(cfg).__name__][key], getattr(cfg, key), f"{where}.{key}")
+
+
+def check_method_fields(exp: Experiment, top_keys: set[str]) -> None:
+    """Reject training fields that an arm's method ignores (spin.method: Method.ignores), so a
+    YAML says what runs: set on an arm or one of its iterations, or at the top level when no
+    arm reads it; and β at iteration 0 of a method whose β is 0 there (T-SPIN). A value equal
+    to what the method uses anyway (mix_previous: false, β = 0) is accepted. `top_keys` are
+    the `training` keys the YAML (its bases, --set) set; defaults are never rejected."""
+    arms = {n: methods.get(a.method) for n, a in exp.arms.items()}
+    arms = {n: m for n, m in arms.items() if m.self_play}
+    for name, m in arms.items():
+        arm = exp.arms[name]
+        blocks = [(f"arms.{name}.training", arm.training)]
+        blocks += [(f"arms.{name}.iterations.{t}", o or {}) for t, o in enumerate(arm.iterations)]
+        for where, block in blocks:
+            for key, value in block.items():
+                why = _ignored(m, key, value)
+                if why:
+                    raise InvalidValue(f"{where}.{key}", value, f"{why}; remove the key")
+        first = arm.iterations[0] or {}
+        if m.historical_advantage == "after_first" and first.get("beta", 0) != 0:
+            raise InvalidValue(
+                f"arms.{name}.iterations.0.beta",
+                first["beta"],
+                f"{m.label}'s β is 0 at iteration 0 (y′ and y0 both come from θ0); remove the key",
+            )
+    for key in sorted(top_keys):
+        value = getattr(exp.training, key, None)
+        reasons = [(n, _ignored(m, key, value)) for n, m in arms.items()]
+        if reasons and all(why for _, why in reasons):
+            name, why = reasons[0]
+            raise InvalidValue(
+                f"training.{key}", value, f"no arm reads it: {why} (arm '{name}'); remove the key"
+            )
+
+
+def _ignored(m: methods.Method, key: str, value: Any) -> str | None:
+    """Why method `m` ignores `key` set to `value`, or None if it reads it (or the value is
+    the one it uses anyway)."""
+    for field_name, used, why in m.ignores:
+        if field_name == key and (used is None or value != used):
+            return why.format(label=m.label)
+    return None
 
 
 def _check_fields(obj: Any, prefix: str) -> None:
