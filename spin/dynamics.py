@@ -20,14 +20,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from spin import method as methods
 from spin.io import write_json
 from spin.train.dataset import ROLE_COLUMNS, SequenceCollator, render_rows, tokenize_example
 
 SCHEMA = "spin-dynamics/1"
-# Methods whose reward is a log-ratio against the reference (β for SPIN, α for T-SPIN_ref),
-# and those whose reward is α·log πθ (T-SPIN and its no-historical-advantage ablation).
-REFERENCE_METHODS = ("spin", "tspin_ref")
-REFERENCE_FREE_METHODS = ("tspin", "tspin_noha")
 
 
 def encode_records(
@@ -180,11 +177,13 @@ def measure(
     loaded from reference_path after the policy is freed (never both at once); tspin and
     tspin_noha α·log πθ. Records: {"prompt" (raw user text), "real", "generated", "proto"?}.
     """
-    if method not in REFERENCE_METHODS + REFERENCE_FREE_METHODS:
-        raise ValueError(
-            f"method '{method}' is not one of {REFERENCE_METHODS + REFERENCE_FREE_METHODS}"
-        )
-    if method in REFERENCE_METHODS and not reference_path:
+    # The reward is a log-ratio against the reference (β for SPIN, α for T-SPIN_ref) for the
+    # methods that need one, else α·log πθ (T-SPIN and its no-historical-advantage ablation).
+    scored_methods = [name for name, m in methods.METHODS.items() if m.self_play]
+    if method not in scored_methods:
+        raise ValueError(f"method '{method}' is not one of {tuple(scored_methods)}")
+    m = methods.METHODS[method]
+    if m.needs_reference and not reference_path:
         raise ValueError(f"method '{method}' needs reference_path (its reward is a log-ratio)")
     if not records:
         raise ValueError("no records to measure")
@@ -201,9 +200,9 @@ def measure(
     kw = dict(dtype=dtype, pad_token_id=_pad_id(tokenizer), batch_size=batch_size)
     scored = _score(policy_path, examples, roles, **kw)
     logps = {role: _reduce(*scored[role], reduction) for role in roles}
-    if method in REFERENCE_METHODS:
+    if m.needs_reference:
         ref = _score(reference_path, examples, roles, **kw)
-        scale = beta if method == "spin" else alpha
+        scale = beta if m.reward_scale == "beta" else alpha
         rewards = {role: scale * (logps[role] - _reduce(*ref[role], reduction)) for role in roles}
     else:
         rewards = {role: alpha * logps[role] for role in roles}

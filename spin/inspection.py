@@ -16,9 +16,6 @@ EXAMPLE = (
     '--arm spin --iteration 1   # r.jsonl: {"prompt", "real", "generated"[, "proto"]} per line'
 )
 
-# Arm methods by the rows their trainer builds (continued_sft trains on SFT text, not here).
-KINDS = {"spin": "pairs", "tspin": "triplets", "tspin_noha": "triplets", "tspin_ref": "triplets"}
-
 
 def add_arguments(p) -> None:
     from spin.pipeline.command import add_experiment_file_arguments
@@ -43,11 +40,12 @@ def inspect_records(exp, records: list[dict], tokenizer, *, arm: str, iteration:
     attention_mask} unpadded and truncated as the model's forward pass gets them; labels are
     aligned with input_ids (before the shift), -100 where a position is not scored. A record
     whose prompt alone fills max_length (the trainer drops it) gets "dropped" instead."""
+    from spin.method import get
     from spin.prompts import format_prompt, generation_input_ids
     from spin.train.dataset import ROLES, SequenceCollator, render_rows, tokenize_example
 
     cfg = exp.iteration_training(arm, iteration)
-    kind = KINDS[exp.arms[arm].method]
+    kind = get(exp.arms[arm].method).data  # pairs | triplets: the rows its trainer builds
     roles = ROLES[kind]
     gen = exp.generation
     rows, _ = render_rows(
@@ -95,18 +93,19 @@ def main(args) -> int:
     from spin.config import load_experiment
     from spin.errors import SpinError
     from spin.io import read_jsonl
+    from spin.method import get
 
     exp = load_experiment(args.experiment, args.set)
     arm = args.arm or next(iter(exp.arms), None)
     if arm not in exp.arms:
         raise SpinError(f"--arm '{arm}' is not an arm of {args.experiment} ({', '.join(exp.arms)})")
-    method = exp.arms[arm].method
-    if method not in KINDS:
-        raise SpinError(f"arm '{arm}' is {method}: inspect shows self-play training only")
+    method = get(exp.arms[arm].method)
+    if not method.self_play:  # continued_sft trains on SFT text
+        raise SpinError(f"arm '{arm}' is {method.name}: inspect shows self-play training only")
     n = len(exp.arms[arm].iterations)
     if not 0 <= args.iteration < n:
         raise SpinError(f"--iteration {args.iteration}: arm '{arm}' has iterations 0..{n - 1}")
-    required = ["prompt", "real", "generated"] + (["proto"] if KINDS[method] == "triplets" else [])
+    required = ["prompt", "real", "generated"] + (["proto"] if method.data == "triplets" else [])
     records = read_jsonl(args.records, required=required, nonempty=["prompt"])
     tokenizer = _tokenizer(exp, args.tokenizer)
     try:

@@ -10,18 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from spin import method as methods
 from spin.config import Experiment, SFTConfig
 from spin.pipeline import steps
 from spin.pipeline.stage import Stage
-
-LABELS = {
-    "spin": "SPIN",
-    "tspin": "T-SPIN",
-    "tspin_noha": "T-SPIN w/o historical advantage",
-    "tspin_ref": "T-SPIN_ref",
-    "continued_sft": "SFT",
-}
-TRAINER = {"spin": "spin", "tspin": "tspin", "tspin_noha": "tspin", "tspin_ref": "tspin_ref"}
 
 
 @dataclass
@@ -90,7 +82,8 @@ def build_graph(exp: Experiment) -> Graph:
     )
 
     for arm_name, arm in exp.arms.items():
-        label = arm.label or LABELS[arm.method]
+        m = methods.get(arm.method, arm=True)
+        label = arm.label or m.label
         file = f"subsets/{arm.data_subset}.jsonl" if arm.data_subset else "prompts.jsonl"
         model, previous = theta0, None
         proto = None if released else gen(theta0, file, f"{arm_name}/generate-theta0")
@@ -106,7 +99,7 @@ def build_graph(exp: Experiment) -> Graph:
             }
             if arm.data_subset:
                 info["train_examples"] = arm.data_subset
-            if arm.method == "continued_sft":
+            if not m.self_play:  # continued SFT: more epochs of SFT on the SPIN prompts
                 cfg = _sft_overrides(exp.sft, {**arm.training, **(arm.iterations[t] or {})})
                 model = _sft_stage(
                     f"{arm_name}/iter{t}/sft", cfg, model, prep, file, exp, estimate_file=file
@@ -120,11 +113,11 @@ def build_graph(exp: Experiment) -> Graph:
                 _checkpoint(g, exp, model, info, prep)
                 continue
             cfg = exp.iteration_training(arm_name, t)
-            if arm.method == "tspin_noha" or (arm.method in ("tspin", "tspin_ref") and t == 0):
+            if m.beta_at(t, cfg.beta) != cfg.beta:
                 # At iteration 0, y′ and y0 both come from θ0, so the historical term has no
                 # gradient; T-SPIN sets β = 0 there. The ablation keeps β = 0 throughout.
-                cfg = replace(cfg, beta=0.0)
-            kind = "pairs" if arm.method == "spin" else "triplets"
+                cfg = replace(cfg, beta=m.beta_at(t, cfg.beta))
+            kind = m.data
             if released:
                 generations = prep
                 pdeps: dict[str, Stage] = {"generations": prep}
@@ -133,7 +126,7 @@ def build_graph(exp: Experiment) -> Graph:
                 pdeps = {"generations": generations}
             if kind == "triplets":
                 pdeps["proto"] = proto
-            mix = cfg.mix_previous and arm.method == "spin"
+            mix = cfg.mix_previous and m.mixes_previous
             if previous is not None and mix:
                 pdeps["previous"] = previous
             pair_params = {"kind": kind, "iteration": t, "mix_previous": mix}
@@ -143,14 +136,14 @@ def build_graph(exp: Experiment) -> Graph:
                 "pairs", f"{arm_name}/iter{t}/{kind}", pair_params, steps.pairs, deps=pdeps
             )
             trained = Stage(
-                "train", f"{arm_name}/iter{t}/train", {"method": TRAINER[arm.method], "training": asdict(cfg), "dtype": dtype},
+                "train", f"{arm_name}/iter{t}/train", {"method": m.trainer, "training": asdict(cfg), "dtype": dtype},
                 steps.train, deps={"model": model, "pairs": pairs},
                 estimate={
                     "examples": _count(exp, file) * (2 if mix and t > 0 else 1),
                     "epochs": cfg.num_train_epochs,
                     "sequences": 2 if kind == "pairs" else 3,
                     "gradient_checkpointing": cfg.gradient_checkpointing,
-                    "reference_forward": arm.method in ("spin", "tspin_ref"),
+                    "reference_forward": m.needs_reference,
                 },
             )  # fmt: skip
             if not released:
@@ -169,7 +162,7 @@ def build_graph(exp: Experiment) -> Graph:
                 dyn = Stage(
                     "dynamics", f"{arm_name}/iter{t}/dynamics",
                     {
-                        "method": TRAINER[arm.method] if arm.method != "tspin_noha" else "tspin", "arm": arm_name, "iteration": t,
+                        "method": m.trainer, "arm": arm_name, "iteration": t,
                         "alpha": cfg.alpha, "beta": cfg.beta, "prompt_format": cfg.prompt_format,
                         "max_prompt_length": cfg.max_prompt_length, "reduction": cfg.logp_reduction,
                         "max_length": cfg.max_length, "layout": cfg.layout, "dtype": dtype,

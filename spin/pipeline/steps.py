@@ -16,6 +16,7 @@ from pathlib import Path
 from spin.config import DataConfig, GenerationConfig, ModelConfig, SFTConfig, TrainingConfig
 from spin.errors import DataError, SpinError
 from spin.io import TEMP_SUFFIX, read_jsonl, write_jsonl
+from spin.method import by_trainer
 from spin.pipeline.stage import StageContext
 
 log = logging.getLogger(__name__)
@@ -338,7 +339,7 @@ def train(ctx: StageContext) -> dict:
             lambda out: build_dataset(
                 records,
                 AutoTokenizer.from_pretrained(start),
-                kind="pairs" if p["method"] == "spin" else "triplets",
+                kind=by_trainer(p["method"]).data,
                 prompt_format=cfg.prompt_format,
                 max_prompt_length=cfg.max_prompt_length,
                 out_dir=out,
@@ -428,7 +429,7 @@ def dynamics(ctx: StageContext) -> dict:
     p = ctx.stage.params
     policy = model_path(ctx.inputs["policy"])
     reference = (
-        model_path(ctx.inputs["reference"]) if p["method"] in ("spin", "tspin_ref") else None
+        model_path(ctx.inputs["reference"]) if by_trainer(p["method"]).needs_reference else None
     )
     tokenizer = AutoTokenizer.from_pretrained(policy)
     splits = {}

@@ -19,6 +19,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 
+from spin import method as methods  # noqa: E402
+from spin.method import METHODS  # noqa: E402
 from spin.report import registry  # noqa: E402
 from spin.report.registry import DISPLAY, PAPER_TABLES  # noqa: E402
 
@@ -27,10 +29,6 @@ METHOD_COLORS = {
     "tspin": "#d62728", "tspin_noha": "#9467bd", "tspin_ref": "#2ca02c",
 }  # fmt: skip
 _EXTRA_COLORS = ("#17becf", "#e377c2", "#ff7f0e", "#000000", "#006d2c", "#e6550d")
-METHOD_LABELS = {
-    "sft": "base model", "continued_sft": "continued SFT", "dpo": "DPO", "spin": "SPIN",
-    "tspin": "T-SPIN", "tspin_noha": "T-SPIN w/o hist. adv.", "tspin_ref": "T-SPIN_ref",
-}  # fmt: skip
 FORMATS = ("png", "svg")
 SAVE_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
 
@@ -43,8 +41,8 @@ def color(method: str) -> str:
 
 
 def label(method: str) -> str:
-    """A method's legend name."""
-    return METHOD_LABELS.get(method, method)
+    """A method's legend name (spin.method's `legend`)."""
+    return methods.label(method)
 
 
 def configure() -> None:
@@ -108,12 +106,9 @@ def _plot_lines(ax, series: list[dict]) -> None:
     for s in series:
         pts = dict(s["points"])
         if s["method"] not in registry.NON_ITERATIVE and None not in pts and -1 not in pts:
-            if (
-                s["method"] == "tspin_noha"
-                and 0 not in pts
-                and 0 in start.get((s["side"], "tspin"), {})
-            ):
-                pts[0] = start[(s["side"], "tspin")][0]
+            parent = METHODS[s["method"]].parent if s["method"] in METHODS else None
+            if parent and 0 not in pts and 0 in start.get((s["side"], parent), {}):
+                pts[0] = start[(s["side"], parent)][0]
             elif -1 in start.get((s["side"], "sft"), {}):
                 pts[-1] = start[(s["side"], "sft")][-1]
         s = {**s, "points": pts}

@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from spin.errors import DataError, nearest
+from spin.method import METHODS
 
 COLUMNS = [
     "source",
@@ -112,10 +113,16 @@ SUITE_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "tspin-10": ((TSPIN, "Table 1"), (TSPIN, "Table 2"), (TSPIN, TSPIN_T4)),
 }
 
-NON_ITERATIVE = {"sft", "continued_sft", "dpo"}
-_ITER_LABEL = re.compile(r"^(SPIN|T-SPIN|T-SPIN w/o historical advantage) iter(\d+)$")
+# Methods without iterations (θ0, continued SFT, DPO) and the self-play methods by the label
+# the papers' rows (and our result names) give them: spin.method's records.
+NON_ITERATIVE = {name for name, m in METHODS.items() if not m.self_play}
+_ITER_METHOD = {m.label: name for name, m in METHODS.items() if m.self_play}
+_ITER_LABEL = re.compile(
+    r"^("
+    + "|".join(re.escape(x) for x in sorted(_ITER_METHOD, key=len, reverse=True))
+    + r") iter(\d+)$"
+)
 _SIZE = re.compile(r"\((\d+)k\b")
-_ITER_METHOD = {"SPIN": "spin", "T-SPIN": "tspin", "T-SPIN w/o historical advantage": "tspin_noha"}
 
 
 @dataclass(frozen=True)

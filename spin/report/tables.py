@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from spin.method import METHODS
 from spin.report import registry
 from spin.report.registry import DISPLAY, TableSpec
 
@@ -98,8 +99,9 @@ def _previous(key: tuple[str, int | None], present: dict) -> tuple | None:
     if it is None:
         return None
     candidates = [(method, it - 1)] if it > 0 else [("sft", None)]
-    if method == "tspin_noha":
-        candidates.append(("tspin", it - 1) if it > 0 else ("sft", None))
+    parent = METHODS[method].parent if method in METHODS else None
+    if parent:  # the ablation (tspin_noha) is also measured against T-SPIN's previous row
+        candidates.append((parent, it - 1) if it > 0 else ("sft", None))
     return next((c for c in candidates if c in present), None)
 
 
