@@ -18,6 +18,12 @@ from spin.pipeline.stage import StageContext
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
+# Stage outputs that later stages and the runner's publish step read, by file name.
+GENERATIONS = "generations.jsonl"  # generate: each input record plus "generated"
+OWN_PAIRS = "own.jsonl"  # pairs: this iteration's pairs or triplets
+TRAIN_PAIRS = "train.jsonl"  # pairs: what the trainer sees (mixed with the previous if set)
+DYNAMICS = "dynamics.json"  # dynamics: rewards and log-likelihoods (spin-dynamics/1)
+
 
 def model_path(stage_dir: Path) -> str:
     """The checkpoint a model-producing stage made (or links to, as `model`).
@@ -286,7 +292,7 @@ def generate(ctx: StageContext) -> dict:
 
     cfg = GenerationConfig(**ctx.stage.params["generation"])
     argv = generate_argv(ctx.stage, ctx.inputs, ctx.workdir, ctx.seed)
-    out = ctx.workdir / "generations.jsonl"
+    out = ctx.workdir / GENERATIONS
     processes = data_parallel.process_count(cfg.tensor_parallel_size)
     data_parallel.check_resumable(out, processes)
     if processes > 1:  # the same command once per GPU, each with --shard K/N
@@ -319,7 +325,7 @@ def generate_argv(stage, inputs: dict[str, Path], workdir: Path, seed: int) -> l
     cfg = GenerationConfig(**p["generation"])
     return [
         "spin", "generate", "--model", model_path(inputs["model"]),
-        "--input", str(inputs["data"] / p["file"]), "--output", str(workdir / "generations.jsonl"),
+        "--input", str(inputs["data"] / p["file"]), "--output", str(workdir / GENERATIONS),
         *options(cfg, dtype=p["dtype"], seed=seed),
     ]  # fmt: skip
 
@@ -331,19 +337,17 @@ def pairs(ctx: StageContext) -> dict:
     from spin.data import assemble_pairs, assemble_triplets, mix_iterations
 
     p = ctx.stage.params
-    gen_file = ctx.inputs["generations"] / (p.get("released", "generations.jsonl"))
+    gen_file = ctx.inputs["generations"] / (p.get("released", GENERATIONS))
     generations = read_jsonl(gen_file, required=["idx", "prompt", "real", "generated"])
     if p["kind"] == "triplets":
-        protos = read_jsonl(ctx.inputs["proto"] / "generations.jsonl")
+        protos = read_jsonl(ctx.inputs["proto"] / GENERATIONS)
         own = assemble_triplets(generations, protos, source=str(gen_file))
     else:
         own = assemble_pairs(generations, iteration=p["iteration"], source=str(gen_file))
-    previous = (
-        read_jsonl(ctx.inputs["previous"] / "own.jsonl") if "previous" in ctx.inputs else None
-    )
+    previous = read_jsonl(ctx.inputs["previous"] / OWN_PAIRS) if "previous" in ctx.inputs else None
     train = mix_iterations(own, previous) if p["mix_previous"] else own
-    write_jsonl(ctx.workdir / "own.jsonl", own)
-    write_jsonl(ctx.workdir / "train.jsonl", train)
+    write_jsonl(ctx.workdir / OWN_PAIRS, own)
+    write_jsonl(ctx.workdir / TRAIN_PAIRS, train)
     return {
         "own": len(own),
         "train": len(train),
@@ -360,7 +364,7 @@ def train(ctx: StageContext) -> dict:
     p = ctx.stage.params
     cfg = TrainingConfig(**p["training"])
     start = model_path(ctx.inputs["model"])
-    records = read_jsonl(ctx.inputs["pairs"] / "train.jsonl")
+    records = read_jsonl(ctx.inputs["pairs"] / TRAIN_PAIRS)
     dataset_dir = ctx.workdir / "dataset"
     stats = {"examples": len(records)}
     stats.update(
@@ -444,17 +448,16 @@ def dynamics(ctx: StageContext) -> dict:
     )
     tokenizer = AutoTokenizer.from_pretrained(policy)
     splits = {}
-    train_records = read_jsonl(ctx.inputs["pairs"] / "own.jsonl")[: p["max_train"]]
+    train_records = read_jsonl(ctx.inputs["pairs"] / OWN_PAIRS)[: p["max_train"]]
     protos = (
-        {r["idx"]: r["generated"] for r in read_jsonl(ctx.inputs["proto"] / "generations.jsonl")}
+        {r["idx"]: r["generated"] for r in read_jsonl(ctx.inputs["proto"] / GENERATIONS)}
         if "proto" in ctx.inputs
         else {}
     )
     heldout_protos = {
-        r["idx"]: r["generated"]
-        for r in read_jsonl(ctx.inputs["heldout_proto"] / "generations.jsonl")
+        r["idx"]: r["generated"] for r in read_jsonl(ctx.inputs["heldout_proto"] / GENERATIONS)
     }
-    heldout = read_jsonl(ctx.inputs["heldout"] / "generations.jsonl")[: p["max_heldout"]]
+    heldout = read_jsonl(ctx.inputs["heldout"] / GENERATIONS)[: p["max_heldout"]]
     for name, records, proto_map in (
         ("train", train_records, protos),
         ("heldout", heldout, heldout_protos),
@@ -469,7 +472,7 @@ def dynamics(ctx: StageContext) -> dict:
             max_length=p["max_length"], layout=p["layout"], dtype=p["dtype"],
         )  # fmt: skip
     write_dynamics(
-        ctx.workdir / "dynamics.json",
+        ctx.workdir / DYNAMICS,
         method=p["method"],
         arm=p["arm"],
         iteration=p["iteration"],
