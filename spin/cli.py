@@ -1,6 +1,6 @@
 """The `spin` command. Each verb lives in its own module exposing HELP, EXAMPLE,
-add_arguments(parser) and main(args) -> int; modules are imported lazily only for the
-verb being run, so `spin --help` stays fast (no torch import)."""
+add_arguments(parser) and main(args) -> int. `spin VERB ...` imports only that verb's
+module; `spin --help` imports them all for their HELP lines, none of which imports torch."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ VERBS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verbs=None) -> argparse.ArgumentParser:
+    """The parser of `spin` with the given verbs (default: all of them)."""
     parser = argparse.ArgumentParser(
         prog="spin",
         description="Self-play fine-tuning (SPIN, T-SPIN): run, evaluate and report replications.",
@@ -35,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for verb, module_name in VERBS.items():
-        module = importlib.import_module(module_name)
+    for verb in verbs or VERBS:
+        module = importlib.import_module(VERBS[verb])
         p = sub.add_parser(
             verb,
             help=module.HELP,
@@ -58,8 +59,23 @@ def _flush_denormals() -> None:
     torch.set_flush_denormal(True)
 
 
+def _verb_of(argv: list[str]) -> str | None:
+    return argv[0] if argv and argv[0] in VERBS else None
+
+
+def run_verb(argv: list[str]) -> None:
+    """Run `spin VERB ARGS...` in this process as the command line would, but let its errors
+    propagate (the pipeline runs its stages' printed commands this way)."""
+    args = build_parser([argv[0]]).parse_args(argv)
+    code = int(args._module.main(args) or 0)
+    if code:
+        raise SpinError(f"spin {argv[0]} exited {code}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    verb = _verb_of(argv)
+    parser = build_parser([verb] if verb else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_module", None):
         parser.print_help()

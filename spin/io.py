@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +205,54 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 def sha256_json(obj: Any) -> str:
     """A stable hash of a JSON-able object (sorted keys)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path):
+    """Build a folder in a sibling temporary folder, renamed into place when complete (a
+    concurrent builder that loses the race discards its copy)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not target.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def built_once(folder: Path, build: Callable[[Path], dict | None]) -> dict:
+    """Build `folder` unless it exists, atomically: `build` writes `<folder>.tmp/`, renamed
+    into place when complete. A kill during save_to_disk used to leave a half-written
+    dataset/ that the resumed stage reused forever. Returns build's stats ({} if reused)."""
+    if folder.exists():
+        return {}
+    tmp = folder.with_name(folder.name + TEMP_SUFFIX)
+    if tmp.exists():  # left by a kill
+        shutil.rmtree(tmp)
+    stats = build(tmp) or {}
+    os.replace(tmp, folder)
+    return stats
+
+
+def replace_dir_contents(staged: Path, target: Path, names: list[str]) -> None:
+    """Move each staged name into `target`, replacing what was there, so stale outputs vanish.
+
+    Directories are swapped whole: a figure that is no longer produced does not linger.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        src, dst = staged / name, target / name
+        if src.is_dir():
+            trash = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=target))
+            if dst.exists():
+                os.replace(dst, trash / name)
+            os.replace(src, dst)
+            shutil.rmtree(trash)
+        elif src.exists():
+            os.replace(src, dst)
+        elif dst.exists() and dst.is_file():
+            dst.unlink()  # e.g. comparison.csv from an earlier build with results

@@ -8,17 +8,15 @@ converted folder is written once (atomically) into a cache keyed by the model fi
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 from spin.errors import SpinError
-from spin.io import sha256_file
+from spin.io import atomic_dir, sha256_file
 from spin.prompts import resolve_chat_template
 
 MODEL_SHA256 = "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055"
@@ -50,7 +48,7 @@ def mistral_tokenizer_dir(template: str | None = "zephyr", cache_dir: str | Path
     key = hashlib.sha256(chat_template.encode()).hexdigest()[:12]
     out = base.parent / f"{base.name}-template-{key}"
     if not out.exists():
-        with _atomic_dir(out) as tmp:
+        with atomic_dir(out) as tmp:
             shutil.copytree(base, tmp, dirs_exist_ok=True)
             config = json.loads((tmp / "tokenizer_config.json").read_text())
             config["chat_template"] = chat_template
@@ -71,7 +69,7 @@ def _converted(cache: Path) -> Path:
         return out
     from transformers import LlamaTokenizer
 
-    with _atomic_dir(out) as tmp:
+    with atomic_dir(out) as tmp:
         shutil.copy(mistral_model_file(), tmp / "tokenizer.model")
         LlamaTokenizer.from_pretrained(str(tmp), **SETTINGS).save_pretrained(str(tmp))
         (tmp / "tokenizer.model").unlink()  # tokenizer.json holds it; loading stays fast
@@ -79,23 +77,6 @@ def _converted(cache: Path) -> Path:
         config.update(SETTINGS)
         (tmp / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     return out
-
-
-@contextlib.contextmanager
-def _atomic_dir(target: Path):
-    """Build a folder in a sibling temporary folder, renamed into place when complete (a
-    concurrent builder that loses the race discards its copy)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        yield tmp
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not target.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _default_cache() -> Path:

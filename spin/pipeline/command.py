@@ -34,7 +34,7 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--dry-run",
         action="store_true",
-        help="print each stage's equivalent command and what is cached; run nothing",
+        help="print the command each stage runs and what is cached; run nothing",
     )
     p.add_argument(
         "--stop-after", metavar="STAGE", help="stop after the named stage (e.g. spin/iter0/train)"
@@ -73,7 +73,7 @@ def main(args) -> int:
         if not args.dry_run:
             build_assets(assets)
     if args.dry_run:
-        from spin.pipeline.plan_command import print_plan
+        from spin.pipeline.plan import print_plan
 
         print_plan(exp, args.output_dir, commands=True)
         return 0

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from spin.pipeline.command import add_experiment_arguments
+from spin.pipeline.plan import print_plan
 
 HELP = "List an experiment's stages, which are already done (cached), and what each will compute."
 EXAMPLE = "spin plan replication/spin-zephyr-7b.yaml --gpu a100-40gb --n-gpus 8"
@@ -13,7 +12,9 @@ EXAMPLE = "spin plan replication/spin-zephyr-7b.yaml --gpu a100-40gb --n-gpus 8"
 def add_arguments(p) -> None:
     add_experiment_arguments(p)
     p.add_argument(
-        "--commands", action="store_true", help="also print each stage's equivalent command"
+        "--commands",
+        action="store_true",
+        help="also print the command each stage runs (what spin run executes)",
     )
     p.add_argument(
         "--output-dir-only",
@@ -41,143 +42,6 @@ def add_arguments(p) -> None:
         default=400,
         help="prompt + response tokens per sequence (SPIN: ~150 + ~250)",
     )
-
-
-def stage_compute(stage, n_params: float, args):
-    """The compute estimate of one stage (training, generation), or None."""
-    from spin.compute import estimate_generation, estimate_training
-
-    e = stage.estimate
-    if not n_params or "examples" not in e:
-        return None
-    if stage.kind == "generate":
-        prompt_tokens = max(args.tokens_per_sequence - e["max_new_tokens"], 0)
-        return estimate_generation(
-            n_params, e["examples"], prompt_tokens, e["max_new_tokens"], args.gpu, args.n_gpus
-        )
-    if stage.kind in ("train", "sft"):
-        return estimate_training(
-            n_params, e["examples"], args.tokens_per_sequence * e["sequences"], e["epochs"], args.gpu, args.n_gpus, args.mfu,
-            gradient_checkpointing=e.get("gradient_checkpointing", False), reference_forward=e.get("reference_forward", False),
-        )  # fmt: skip
-    return None
-
-
-def stage_command(stage, store) -> list[str]:
-    """The CLI invocation equivalent to running `stage` (what --dry-run prints)."""
-    from spin.pipeline.steps import train_command
-
-    p, deps = stage.params, {n: store.path(d) for n, d in stage.deps.items()}
-    out = store.partial(stage)
-    if stage.kind == "generate":
-        from spin.config import GenerationConfig
-        from spin.generate.command import options
-
-        cfg = GenerationConfig(**p["generation"])
-        return [
-            "spin", "generate", "--model", str(deps["model"] / "model"), "--input", str(deps["data"] / p["file"]),
-            "--output", str(out / "generations.jsonl"), *options(cfg, dtype=p["dtype"], seed=0),
-        ]  # fmt: skip
-    if stage.kind in ("train", "sft"):
-        cfg = p["training"] if stage.kind == "train" else p["sft"]
-        method = p.get("method", "sft")
-        launcher = cfg.get("launcher", "inprocess")
-        cmd = train_command(
-            method,
-            deps["model"] / "model",
-            out / "dataset",
-            out,
-            cfg,
-            0,
-            p["dtype"],
-            cfg.get("accelerate_config", ""),
-        )
-        return cmd if launcher == "accelerate" else ["spin", *cmd[cmd.index("train") :]]
-    if stage.kind == "eval":
-        return [
-            "spin",
-            "eval",
-            p["suite"],
-            "--model",
-            str(deps["model"] / "model"),
-            "--backend",
-            p["backend"],
-            "--output-dir",
-            str(out),
-        ]
-    return [f"(in-process {stage.kind})"]
-
-
-def print_plan(
-    exp, output_dir: str | None = None, *, commands: bool = False, compute_args=None
-) -> None:
-    import shlex
-
-    from spin.pipeline.graph import build_graph
-    from spin.pipeline.stage import Store, topological
-
-    root = Path(output_dir) if output_dir else exp.resolved_output_dir
-    store = Store(root)
-    stages = topological(build_graph(exp).stages)
-    done = sum(store.done(s) for s in stages)
-    print(f"experiment {exp.name} (seed {exp.seed}, hash {exp.hash()[:12]}) -> {root}")
-    print(f"{len(stages)} stages, {done} done, {len(stages) - done} to run\n")
-    n_params = exp.model.num_parameters
-    total_hours, total_disk, estimates = 0.0, 0, {}
-    for s in stages:
-        status = "done" if store.done(s) else ("partial" if store.partial(s).exists() else "todo")
-        c = stage_compute(s, n_params, compute_args) if compute_args else None
-        cost = ""
-        if c is not None:
-            estimates[s.name] = c
-            cost = f"{c.wall_hours:7.2f} h  {c.flops:9.2e} FLOPs"
-            if status != "done":
-                total_hours += c.wall_hours
-                total_disk += c.disk_bytes
-        print(f"[{status:7}] {s.name:36} {s.kind:10} {s.key}  {cost}")
-        if commands and status != "done":
-            print("          $ " + shlex.join(stage_command(s, store)))
-    if compute_args and n_params:
-        _print_compute(exp, estimates, total_hours, total_disk, root, compute_args)
-    elif compute_args:
-        print("\n(no compute estimate: set model.num_parameters)")
-    if compute_args:
-        from spin.pipeline.memory_plan import print_memory
-
-        print_memory(exp, stages, compute_args.gpu, compute_args.n_gpus)
-
-
-def _print_compute(
-    exp, estimates: dict, total_hours: float, total_disk: int, root: Path, args
-) -> None:
-    from spin.compute import REPORTED_HOURS, REPORTED_SOURCE, disk_free_check, format_bytes
-
-    gpus = f"{args.n_gpus}x {args.gpu.upper()}"
-    print(
-        f"\ncompute estimate on {gpus}: {total_hours:.1f} h wall for the stages to run, {format_bytes(total_disk)} of checkpoints and data"
-    )
-    print(
-        f"assumes: training 6·N FLOPs/token (8·N with gradient checkpointing) at MFU {args.mfu}, generation 2·N at MFU 0.05,"
-    )
-    print(
-        f"N = {exp.model.num_parameters:.3g} parameters, {args.tokens_per_sequence:.0f} tokens per sequence; eval stages not estimated"
-    )
-    if exp.model.display_name == "zephyr-7b-sft-full":
-        print(f"\n{'stage':28} {'ours (h)':>9} {'paper (h)':>10}   paper: {REPORTED_SOURCE}")
-        for name, c in estimates.items():
-            arm, _, rest = name.partition("/iter")
-            if arm != "spin" or not rest:
-                continue
-            t, kind = int(rest.split("/")[0]), rest.split("/")[1]
-            kind = {"train": "training", "generate": "generation"}.get(kind)
-            if kind and t in REPORTED_HOURS[kind]:
-                print(f"{name:28} {c.wall_hours:9.2f} {REPORTED_HOURS[kind][t]:10.2f}")
-        print(
-            "our goal: training <= 3 h per iteration on 8x A100 (about 40% MFU); no measurement yet"
-        )
-    warning = disk_free_check(root, total_disk)
-    if warning:
-        print("WARNING: " + warning)
 
 
 def main(args) -> int:

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from spin.errors import SpinError
 from spin.io import remove_leftovers, sha256_json, write_json
@@ -52,8 +51,6 @@ class Stage:
     deps: dict[str, Stage] = field(default_factory=dict)
     estimate: dict = field(default_factory=dict)
     """For `spin plan`: what the stage computes (examples, tokens, model parameters)."""
-    command: list[str] = field(default_factory=list)
-    """The equivalent CLI invocation, printed by `spin run --dry-run`."""
 
     @property
     def key(self) -> str:
@@ -77,9 +74,6 @@ class StageContext:
     workdir: Path
     inputs: dict[str, Path]
     seed: int
-
-    def input_summary(self, name: str) -> dict:
-        return json.loads((self.inputs[name] / "run.json").read_text())["summary"]
 
 
 class Store:
@@ -159,8 +153,3 @@ def topological(stages: list[Stage]) -> list[Stage]:
     for s in stages:
         visit(s)
     return list(seen.values())
-
-
-def summarize_params(params: dict[str, Any], limit: int = 80) -> str:
-    text = ", ".join(f"{k}={v}" for k, v in params.items() if not isinstance(v, (dict, list)))
-    return text if len(text) <= limit else text[: limit - 1] + "…"

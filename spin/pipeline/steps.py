@@ -5,30 +5,58 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from spin.config import DataConfig, GenerationConfig, ModelConfig, SFTConfig, TrainingConfig
 from spin.errors import DataError, SpinError
-from spin.io import TEMP_SUFFIX, read_jsonl, write_jsonl
+from spin.io import built_once, read_jsonl, write_jsonl
 from spin.method import by_trainer
 from spin.pipeline.stage import StageContext
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
+# Stage outputs that later stages and the runner's publish step read, by file name.
+GENERATIONS = "generations.jsonl"  # generate: each input record plus "generated"
+OWN_PAIRS = "own.jsonl"  # pairs: this iteration's pairs or triplets
+TRAIN_PAIRS = "train.jsonl"  # pairs: what the trainer sees (mixed with the previous if set)
+DYNAMICS = "dynamics.json"  # dynamics: rewards and log-likelihoods (spin-dynamics/1)
+
 
 def model_path(stage_dir: Path) -> str:
-    """The checkpoint a model-producing stage made (or pointed to)."""
-    if (stage_dir / "model").is_dir():
-        return str(stage_dir / "model")
-    summary = json.loads((stage_dir / "run.json").read_text())["summary"]
-    return summary["model_path"]
+    """The checkpoint a model-producing stage made (or links to, as `model`).
+
+    A stage not run yet gives `<stage>/model`, where it will be: so the command `spin plan`
+    prints for a later stage is the one that runs. Base-model stages from before the link
+    recorded only the path in run.json."""
+    run = stage_dir / "run.json"
+    if not (stage_dir / "model").is_dir() and run.exists():
+        return json.loads(run.read_text())["summary"]["model_path"]
+    return str(stage_dir / "model")
+
+
+def stage_argv(stage, inputs: dict[str, Path], workdir: Path, seed: int) -> list[str] | None:
+    """The command a stage runs (generate, sft, train, eval), from the one builder its action
+    uses to run it; None for the kinds done in-process without a CLI verb. `spin run
+    --dry-run` and `spin plan --commands` print this."""
+    build = {"generate": generate_argv, "sft": train_argv, "train": train_argv,
+             "eval": eval_argv}.get(stage.kind)  # fmt: skip
+    return build(stage, inputs, workdir, seed) if build else None
+
+
+def run_argv(argv: list[str]) -> None:
+    """Execute a command of stage_argv: `spin VERB ...` in this process, anything else (an
+    `accelerate launch`) as a subprocess."""
+    if argv[0] != "spin":
+        log.info("launching: %s", " ".join(argv))
+        subprocess.run(argv, check=True)
+        return
+    from spin.cli import run_verb
+
+    run_verb(argv[1:])
 
 
 # ---------------------------------------------------------------- prepare
@@ -176,10 +204,22 @@ def base_model(ctx: StageContext) -> dict:
         path = Path(cfg.name_or_path).resolve()
         if not (path / "config.json").exists():
             raise SpinError(f"model path {path} has no config.json: not a checkpoint")
+        _link_model(ctx.workdir, path)
         return {"model_path": str(path)}
     from spin.data import fetch_model
 
-    return {"model_path": fetch_model(cfg.name_or_path, cfg.revision), "revision": cfg.revision}
+    path = fetch_model(cfg.name_or_path, cfg.revision)
+    _link_model(ctx.workdir, Path(path))
+    return {"model_path": path, "revision": cfg.revision}
+
+
+def _link_model(workdir: Path, target: Path) -> None:
+    """`<stage>/model` -> the checkpoint, as the stages that train one have: every later
+    command names `<stage>/model`, known before this stage runs (spin plan prints it)."""
+    link = workdir / "model"
+    if link.is_symlink():
+        link.unlink()
+    link.symlink_to(target.resolve(), target_is_directory=True)
 
 
 def _count_parameters(path: Path) -> int:
@@ -225,7 +265,7 @@ def sft(ctx: StageContext) -> dict:
             )
 
     built_once(dataset_dir, build)
-    result = _train("sft", start, dataset_dir, ctx, cfg, p)
+    result = _train(ctx)
     return {
         "examples": len(records),
         "final_loss": _last(result, "train_loss"),
@@ -251,31 +291,21 @@ def generate(ctx: StageContext) -> dict:
     count. On a CPU, one process: this one."""
     from spin.generate import data_parallel
 
-    p = ctx.stage.params
-    cfg = GenerationConfig(**p["generation"])
-    path = model_path(ctx.inputs["model"])
-    src = ctx.inputs["data"] / p["file"]
-    if p.get("limit"):
-        src = _head(src, ctx.workdir / "input.jsonl", p["limit"])
-    out = ctx.workdir / "generations.jsonl"
+    cfg = GenerationConfig(**ctx.stage.params["generation"])
+    argv = generate_argv(ctx.stage, ctx.inputs, ctx.workdir, ctx.seed)
+    out = ctx.workdir / GENERATIONS
     processes = data_parallel.process_count(cfg.tensor_parallel_size)
     data_parallel.check_resumable(out, processes)
-    if processes > 1:
-        from spin.generate.command import options
-
+    if processes > 1:  # the same command once per GPU, each with --shard K/N
+        model, src = argv[argv.index("--model") + 1], Path(argv[argv.index("--input") + 1])
         generated = data_parallel.launch(
-            path, src, out, processes, options(cfg, dtype=p["dtype"], seed=ctx.seed),
+            model, src, out, processes, argv[argv.index("--output") + 2 :],
             align=data_parallel.batch_alignment(cfg), gpus_per_shard=cfg.tensor_parallel_size,
         )  # fmt: skip
     else:
-        from transformers import AutoTokenizer
-
-        from spin.generate import generate_file, load_backend
-
-        backend = load_backend(path, cfg, dtype=p["dtype"], seed=ctx.seed)
-        generated = generate_file(
-            backend, AutoTokenizer.from_pretrained(path), src, out, cfg, seed=ctx.seed
-        )
+        before = len(read_jsonl(out)) if out.exists() else 0
+        run_argv(argv)
+        generated = len(read_jsonl(out)) - before
     records = read_jsonl(out)
     empty = sum(1 for r in records if not r["generated"].strip())
     identical = sum(1 for r in records if r["generated"].strip() == str(r.get("real", "")).strip())
@@ -288,10 +318,17 @@ def generate(ctx: StageContext) -> dict:
     }
 
 
-def _head(src: Path, dst: Path, n: int) -> Path:
-    if not dst.exists():
-        write_jsonl(dst, read_jsonl(src)[:n])
-    return dst
+def generate_argv(stage, inputs: dict[str, Path], workdir: Path, seed: int) -> list[str]:
+    """`spin generate` with the stage's GenerationConfig, on its input file."""
+    from spin.generate.command import options
+
+    p = stage.params
+    cfg = GenerationConfig(**p["generation"])
+    return [
+        "spin", "generate", "--model", model_path(inputs["model"]),
+        "--input", str(inputs["data"] / p["file"]), "--output", str(workdir / GENERATIONS),
+        *options(cfg, dtype=p["dtype"], seed=seed),
+    ]  # fmt: skip
 
 
 def pairs(ctx: StageContext) -> dict:
@@ -301,19 +338,17 @@ def pairs(ctx: StageContext) -> dict:
     from spin.data import assemble_pairs, assemble_triplets, mix_iterations
 
     p = ctx.stage.params
-    gen_file = ctx.inputs["generations"] / (p.get("released", "generations.jsonl"))
+    gen_file = ctx.inputs["generations"] / (p.get("released", GENERATIONS))
     generations = read_jsonl(gen_file, required=["idx", "prompt", "real", "generated"])
     if p["kind"] == "triplets":
-        protos = read_jsonl(ctx.inputs["proto"] / "generations.jsonl")
+        protos = read_jsonl(ctx.inputs["proto"] / GENERATIONS)
         own = assemble_triplets(generations, protos, source=str(gen_file))
     else:
         own = assemble_pairs(generations, iteration=p["iteration"], source=str(gen_file))
-    previous = (
-        read_jsonl(ctx.inputs["previous"] / "own.jsonl") if "previous" in ctx.inputs else None
-    )
+    previous = read_jsonl(ctx.inputs["previous"] / OWN_PAIRS) if "previous" in ctx.inputs else None
     train = mix_iterations(own, previous) if p["mix_previous"] else own
-    write_jsonl(ctx.workdir / "own.jsonl", own)
-    write_jsonl(ctx.workdir / "train.jsonl", train)
+    write_jsonl(ctx.workdir / OWN_PAIRS, own)
+    write_jsonl(ctx.workdir / TRAIN_PAIRS, train)
     return {
         "own": len(own),
         "train": len(train),
@@ -330,7 +365,7 @@ def train(ctx: StageContext) -> dict:
     p = ctx.stage.params
     cfg = TrainingConfig(**p["training"])
     start = model_path(ctx.inputs["model"])
-    records = read_jsonl(ctx.inputs["pairs"] / "train.jsonl")
+    records = read_jsonl(ctx.inputs["pairs"] / TRAIN_PAIRS)
     dataset_dir = ctx.workdir / "dataset"
     stats = {"examples": len(records)}
     stats.update(
@@ -347,47 +382,28 @@ def train(ctx: StageContext) -> dict:
             ),
         )
     )
-    result = _train(p["method"], start, dataset_dir, ctx, cfg, p)
+    result = _train(ctx)
     return {**stats, "final_loss": _last(result, "train_loss"), "losses": _losses(result)}
 
 
-def built_once(folder: Path, build: Callable[[Path], dict | None]) -> dict:
-    """Build `folder` unless it exists, atomically: `build` writes `<folder>.tmp/`, renamed
-    into place when complete. A kill during save_to_disk used to leave a half-written
-    dataset/ that the resumed stage reused forever. Returns build's stats ({} if reused)."""
-    if folder.exists():
-        return {}
-    tmp = folder.with_name(folder.name + TEMP_SUFFIX)
-    if tmp.exists():  # left by a kill
-        shutil.rmtree(tmp)
-    stats = build(tmp) or {}
-    os.replace(tmp, folder)
-    return stats
+def _train(ctx: StageContext) -> dict:
+    """Run the stage's `spin train` in this process, or under `accelerate launch`."""
+    run_argv(train_argv(ctx.stage, ctx.inputs, ctx.workdir, ctx.seed))
+    return json.loads((ctx.workdir / "train_result.json").read_text())
 
 
-def _train(method: str, start: str, dataset_dir: Path, ctx: StageContext, cfg, p: dict) -> dict:
-    """Run a trainer in this process, or under `accelerate launch` in a subprocess."""
-    from dataclasses import asdict
-
-    if cfg.launcher == "accelerate":
-        cmd = train_command(
-            method,
-            start,
-            dataset_dir,
-            ctx.workdir,
-            asdict(cfg),
-            ctx.seed,
-            p["dtype"],
-            cfg.accelerate_config,
-        )
-        log.info("launching: %s", " ".join(cmd))
-        subprocess.run(cmd, check=True)
-        return json.loads((ctx.workdir / "train_result.json").read_text())
-    from spin.train.command import run_training
-
-    return run_training(
-        method, start, dataset_dir, ctx.workdir, cfg, seed=ctx.seed, dtype=p["dtype"]
-    )
+def train_argv(stage, inputs: dict[str, Path], workdir: Path, seed: int) -> list[str]:
+    """`spin train` for an sft or train stage on the dataset its action builds in
+    workdir/dataset; `accelerate launch ... -m spin.cli train ...` with launcher accelerate."""
+    p = stage.params
+    cfg = p["training"] if stage.kind == "train" else p["sft"]
+    cmd = train_command(
+        p.get("method", "sft"), model_path(inputs["model"]), workdir / "dataset", workdir, cfg,
+        seed, p["dtype"], cfg.get("accelerate_config", ""),
+    )  # fmt: skip
+    if cfg.get("launcher", "inprocess") == "accelerate":
+        return cmd
+    return ["spin", *cmd[cmd.index("spin.cli") + 1 :]]
 
 
 def train_command(
@@ -433,17 +449,16 @@ def dynamics(ctx: StageContext) -> dict:
     )
     tokenizer = AutoTokenizer.from_pretrained(policy)
     splits = {}
-    train_records = read_jsonl(ctx.inputs["pairs"] / "own.jsonl")[: p["max_train"]]
+    train_records = read_jsonl(ctx.inputs["pairs"] / OWN_PAIRS)[: p["max_train"]]
     protos = (
-        {r["idx"]: r["generated"] for r in read_jsonl(ctx.inputs["proto"] / "generations.jsonl")}
+        {r["idx"]: r["generated"] for r in read_jsonl(ctx.inputs["proto"] / GENERATIONS)}
         if "proto" in ctx.inputs
         else {}
     )
     heldout_protos = {
-        r["idx"]: r["generated"]
-        for r in read_jsonl(ctx.inputs["heldout_proto"] / "generations.jsonl")
+        r["idx"]: r["generated"] for r in read_jsonl(ctx.inputs["heldout_proto"] / GENERATIONS)
     }
-    heldout = read_jsonl(ctx.inputs["heldout"] / "generations.jsonl")[: p["max_heldout"]]
+    heldout = read_jsonl(ctx.inputs["heldout"] / GENERATIONS)[: p["max_heldout"]]
     for name, records, proto_map in (
         ("train", train_records, protos),
         ("heldout", heldout, heldout_protos),
@@ -458,7 +473,7 @@ def dynamics(ctx: StageContext) -> dict:
             max_length=p["max_length"], layout=p["layout"], dtype=p["dtype"],
         )  # fmt: skip
     write_dynamics(
-        ctx.workdir / "dynamics.json",
+        ctx.workdir / DYNAMICS,
         method=p["method"],
         arm=p["arm"],
         iteration=p["iteration"],
@@ -476,14 +491,21 @@ def evaluate(ctx: StageContext) -> dict:
     """Score a checkpoint on a suite; writes results in the results schema. The model block
     is left 'pending' and filled in by the runner's publish step, so that renaming an arm
     does not re-evaluate its checkpoints."""
-    from spin.eval import evaluate as run_suite
-
     p = ctx.stage.params
-    path = model_path(ctx.inputs["model"])
-    data_dir = ctx.inputs["data"] if p["suite"] == "tiny" else p.get("data_dir")
-    results = run_suite(
-        p["suite"], path, ctx.workdir, model_info={"name": Path(path).name, "method": "pending", "base_model": "pending", "path": path}, backend=p["backend"],
-        data_dir=data_dir, limit=p["limit"] or None, batch_size=p["batch_size"], seed=ctx.seed,
-    )  # fmt: skip
-    payload = json.loads(Path(results).read_text())
-    return {"results_file": Path(results).name, "average": payload.get("average")}
+    run_argv(eval_argv(ctx.stage, ctx.inputs, ctx.workdir, ctx.seed))
+    results = ctx.workdir / f"{p['suite']}.json"
+    payload = json.loads(results.read_text())
+    return {"results_file": results.name, "average": payload.get("average")}
+
+
+def eval_argv(stage, inputs: dict[str, Path], workdir: Path, seed: int) -> list[str]:
+    """`spin eval SUITE` on the input model; the tiny suite reads the prepared eval.jsonl."""
+    p = stage.params
+    path = model_path(inputs["model"])
+    return [
+        "spin", "eval", p["suite"], "--model", path, "--backend", p["backend"],
+        "--output-dir", str(workdir), "--seed", str(seed), "--batch-size", str(p["batch_size"]),
+        *(["--limit", str(p["limit"])] if p["limit"] else []),
+        *(["--data-dir", str(inputs["data"])] if p["suite"] == "tiny" else []),
+        "--model-name", Path(path).name, "--method", "pending", "--base-model", "pending",
+    ]  # fmt: skip

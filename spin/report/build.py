@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from spin.errors import nearest
-from spin.io import sha256_file
+from spin.io import replace_dir_contents, sha256_file
 from spin.report import registry, results, tables
 from spin.report.registry import PAPER_TABLES
 
@@ -94,7 +94,6 @@ class Build:
 
     def write(self) -> list[Path]:
         """Render every output; returns the final paths."""
-        from spin.report.command import replace_dir_contents
 
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".report-", dir=self.output_dir) as tmp:

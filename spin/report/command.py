@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 HELP = "Print the reported numbers, or regenerate every table, figure and the HTML report from results JSON."
@@ -99,23 +96,3 @@ def main(args: argparse.Namespace) -> int:
         f"wrote {len(written)} files under {args.output_dir}/ (open {args.output_dir}/index.html)"
     )
     return 0
-
-
-def replace_dir_contents(staged: Path, target: Path, names: list[str]) -> None:
-    """Move each staged name into `target`, replacing what was there, so stale outputs vanish.
-
-    Directories are swapped whole: a figure that is no longer produced does not linger.
-    """
-    target.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        src, dst = staged / name, target / name
-        if src.is_dir():
-            trash = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=target))
-            if dst.exists():
-                os.replace(dst, trash / name)
-            os.replace(src, dst)
-            shutil.rmtree(trash)
-        elif src.exists():
-            os.replace(src, dst)
-        elif dst.exists() and dst.is_file():
-            dst.unlink()  # e.g. comparison.csv from an earlier build with results

@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from spin import cli
-from spin.report import registry, roundtrip
+from spin.report import registry
+from tests import report_roundtrip as roundtrip
 
 REPO = Path(__file__).resolve().parents[2]
 CATEGORIES = registry.MT_BENCH_CATEGORIES

@@ -12,9 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spin.report import registry, results, roundtrip, tables
+from spin.report import registry, results, tables
 from spin.report.build import Build
 from spin.report.registry import PAPER_TABLES
+from tests import report_roundtrip as roundtrip
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "report"
 UPDATE = os.environ.get("SPIN_UPDATE_GOLDEN") == "1"

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from spin.io import write_json
+from spin.io import built_once, write_json
 from spin.pipeline.stage import Stage, Store
-from spin.pipeline.steps import built_once
 
 
 def test_a_failed_build_leaves_nothing_reusable_and_the_rerun_builds(tmp_path):
