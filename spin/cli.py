@@ -96,8 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-_USER_FS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
-                   errno.ENOTDIR}  # fmt: skip
+_USER_FS_ERRORS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENOTDIR,
+}
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Typed experiment configuration: one YAML per experiment, iterations as a list.
 
 Every YAML key is documented here, where its field is declared (the one place to look it up;
-replication/README.md points here). `base: other.yaml` inherits another file's settings. Loading validates types and values; an
-unknown key is an error that names the key, where it was, and the nearest valid key.
+replication/README.md points here). `base: other.yaml` inherits another file's settings.
+Loading validates types and values; an unknown key is an error that names the key, where it was, and the nearest valid key.
 `--set a.b.c=value` overrides use the same dotted paths as the YAML.
 """
 
@@ -32,8 +32,15 @@ EVAL_CHECKPOINTS = ("all", "final")
 # The HF Trainer optimizers and schedulers that run without extra arguments or packages
 # (a subset of transformers' OptimizerNames and SchedulerType; importing those costs seconds).
 OPTIMIZERS = ("rmsprop", "adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad")
-SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
-              "constant_with_warmup", "inverse_sqrt")  # fmt: skip
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+)
 # Token layouts (replication/README.md, "official vs clean"). official: uclaml/SPIN's trainer and
 # generate.py token for token (empty system turn, no BOS, its truncation rule, responses as
 # `content</s>\n` + EOS with attention 0 on inner EOS, `replace("</s>", "").lstrip()`).
@@ -403,7 +410,8 @@ class Experiment:
     def __post_init__(self):
         if not self.arms and not self.sft.enabled:
             raise ConfigError(
-                "the experiment defines no arms (e.g. arms: {spin: {method: spin, iterations: [{}]}})"
+                "the experiment defines no arms "
+                "(e.g. arms: {spin: {method: spin, iterations: [{}]}})"
             )
         triplets = [n for n, a in self.arms.items() if methods.get(a.method).data == "triplets"]
         if self.data.source == "spin_iter" and triplets:
@@ -419,7 +427,10 @@ class Experiment:
         return Path(self.output_dir.format(name=self.name, seed=self.seed))
 
     def iteration_training(self, arm: str, t: int) -> TrainingConfig:
-        """The training config of arm's iteration t: defaults < arm overrides < iteration overrides."""
+        """The training config of arm's iteration t.
+
+        Precedence: defaults < arm overrides < iteration overrides.
+        """
         merged = {
             **dataclasses.asdict(self.training),
             **self.arms[arm].training,
@@ -510,28 +521,56 @@ def _suites(names: list) -> str | None:
 _GT0, _GE0, _GE1 = _number(0, strict=True), _number(0, strict=False), _number(1, strict=False)
 _SHARE = _number(0, strict=False, high=1)
 _TRAINER = {
-    "learning_rate": _GT0, "num_train_epochs": _GT0, "per_device_train_batch_size": _GE1,
-    "gradient_accumulation_steps": _GE1, "optimizer": _one_of(OPTIMIZERS),
-    "lr_scheduler_type": _one_of(SCHEDULERS), "warmup_ratio": _SHARE, "weight_decay": _GE0,
-    "max_length": _GE1, "launcher": _one_of(LAUNCHERS), "logging_steps": _GE1, "save_steps": _GE1,
-}  # fmt: skip
+    "learning_rate": _GT0,
+    "num_train_epochs": _GT0,
+    "per_device_train_batch_size": _GE1,
+    "gradient_accumulation_steps": _GE1,
+    "optimizer": _one_of(OPTIMIZERS),
+    "lr_scheduler_type": _one_of(SCHEDULERS),
+    "warmup_ratio": _SHARE,
+    "weight_decay": _GE0,
+    "max_length": _GE1,
+    "launcher": _one_of(LAUNCHERS),
+    "logging_steps": _GE1,
+    "save_steps": _GE1,
+}
 RULES: dict[str, dict[str, Callable[[Any], str | None]]] = {
-    "TrainingConfig": {**_TRAINER, "beta": _GE0, "alpha": _GT0, "max_prompt_length": _GE1,
-                       "max_steps": lambda v: None if v == -1 or v >= 1 else "must be -1 (off) or >= 1"},
+    "TrainingConfig": {
+        **_TRAINER,
+        "beta": _GE0,
+        "alpha": _GT0,
+        "max_prompt_length": _GE1,
+        "max_steps": lambda v: None if v == -1 or v >= 1 else "must be -1 (off) or >= 1",
+    },
     "SFTConfig": _TRAINER,
-    "GenerationConfig": {"max_new_tokens": _GE1, "temperature": _GE0,
-                         "top_p": _number(0, strict=True, high=1), "batch_size": _GE1,
-                         "shard_size": _GE1, "gpu_memory_utilization": _number(0, strict=True, high=1),
-                         "tensor_parallel_size": _GE1},
+    "GenerationConfig": {
+        "max_new_tokens": _GE1,
+        "temperature": _GE0,
+        "top_p": _number(0, strict=True, high=1),
+        "batch_size": _GE1,
+        "shard_size": _GE1,
+        "gpu_memory_utilization": _number(0, strict=True, high=1),
+        "tensor_parallel_size": _GE1,
+    },
     "DataConfig": {"num_prompts": _GE0, "num_sft": _GE0, "num_eval": _GE0},
-    "ModelConfig": {"hidden_size": _GE1, "num_hidden_layers": _GE1, "num_attention_heads": _GE1,
-                    "vocab_size": _GE1, "num_parameters": _GE0},
-    "EvalConfig": {"suites": _suites, "backend": _one_of(EVAL_BACKENDS), "batch_size": _GE1,
-                   "limit": _GE0, "checkpoints": _one_of(EVAL_CHECKPOINTS)},
+    "ModelConfig": {
+        "hidden_size": _GE1,
+        "num_hidden_layers": _GE1,
+        "num_attention_heads": _GE1,
+        "vocab_size": _GE1,
+        "num_parameters": _GE0,
+    },
+    "EvalConfig": {
+        "suites": _suites,
+        "backend": _one_of(EVAL_BACKENDS),
+        "batch_size": _GE1,
+        "limit": _GE0,
+        "checkpoints": _one_of(EVAL_CHECKPOINTS),
+    },
     "DynamicsConfig": {"max_train": _GE0, "max_heldout": _GE0},
     "ArmConfig": {"data_subset": _GE0},
     "Experiment": {"seed": _GE0},
-}  # fmt: skip
+}
 """Range rules by config class name: a rule returns None or what the value must be."""
 
 
@@ -547,8 +586,13 @@ def validate(exp: Experiment) -> None:
             else:
                 cfg = exp.iteration_training(name, t)
             for key in RULES[type(cfg).__name__]:  # name where the value was set
-                where = (f"arms.{name}.iterations.{t}" if key in (overrides or {})
-                         else f"arms.{name}.training" if key in arm.training else None)  # fmt: skip
+                where = (
+                    f"arms.{name}.iterations.{t}"
+                    if key in (overrides or {})
+                    else f"arms.{name}.training"
+                    if key in arm.training
+                    else None
+                )
                 if where:
                     _check(RULES[type(cfg).__name__][key], getattr(cfg, key), f"{where}.{key}")
 
@@ -711,8 +755,10 @@ def apply_override(data: dict, item: str) -> None:
         where = ".".join(parts[:depth]) or "the top level"
         if isinstance(node, list):
             if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
-                raise ConfigError(f"--set '{item}': {where} is a list of {len(node)}; "
-                                  f"'{part}' is not an index in 0..{len(node) - 1}")  # fmt: skip
+                raise ConfigError(
+                    f"--set '{item}': {where} is a list of {len(node)}; "
+                    f"'{part}' is not an index in 0..{len(node) - 1}"
+                )
             part = int(part)
         elif not isinstance(node, dict):
             raise ConfigError(f"--set '{item}': {where} is {node!r}, not a mapping or list")

@@ -88,8 +88,9 @@ def _check_index(path, lineno: int, record: dict, field: str, seen: dict, withou
     if field not in record:
         if seen:
             first = next(iter(seen.values()))
-            raise DataError(path, f"missing (line {first} has one: all or none)", line=lineno,
-                            field=field)  # fmt: skip
+            raise DataError(
+                path, f"missing (line {first} has one: all or none)", line=lineno, field=field
+            )
         return without or lineno
     value = record[field]
     if without is not None:
@@ -97,8 +98,9 @@ def _check_index(path, lineno: int, record: dict, field: str, seen: dict, withou
     if isinstance(value, bool) or not isinstance(value, int):
         raise DataError(path, f"expected an integer, got {value!r}", line=lineno, field=field)
     if value in seen:
-        raise DataError(path, f"duplicate value {value} (also line {seen[value]})", line=lineno,
-                        field=field)  # fmt: skip
+        raise DataError(
+            path, f"duplicate value {value} (also line {seen[value]})", line=lineno, field=field
+        )
     seen[value] = lineno
     return without
 

@@ -44,9 +44,12 @@ def build_graph(exp: Experiment) -> Graph:
             exp.model, name_or_path=exp.model.sft_base, revision=exp.model.sft_base_revision
         )
     base = Stage(
-        "base_model", "base_model", {"model": asdict(base_cfg), "seed": seed if tiny else None},
-        steps.base_model, deps={"data": prep} if tiny else {},
-    )  # fmt: skip
+        "base_model",
+        "base_model",
+        {"model": asdict(base_cfg), "seed": seed if tiny else None},
+        steps.base_model,
+        deps={"data": prep} if tiny else {},
+    )
     g.stages += [prep, base]
     theta0, theta0_name = base, exp.model.display_name
     if need_sft:
@@ -69,10 +72,17 @@ def build_graph(exp: Experiment) -> Graph:
 
     def gen(model: Stage, file: str, name: str) -> Stage:
         return Stage(
-            "generate", name, {"generation": asdict(exp.generation), "file": file, "dtype": dtype},
-            steps.generate, deps={"model": model, "data": prep},
-            estimate={"file": file, "examples": _count(exp, file), "max_new_tokens": exp.generation.max_new_tokens},
-        )  # fmt: skip
+            "generate",
+            name,
+            {"generation": asdict(exp.generation), "file": file, "dtype": dtype},
+            steps.generate,
+            deps={"model": model, "data": prep},
+            estimate={
+                "file": file,
+                "examples": _count(exp, file),
+                "max_new_tokens": exp.generation.max_new_tokens,
+            },
+        )
 
     released = exp.data.source == "spin_iter"
     heldout_proto = (
@@ -136,8 +146,11 @@ def build_graph(exp: Experiment) -> Graph:
                 "pairs", f"{arm_name}/iter{t}/{kind}", pair_params, steps.pairs, deps=pdeps
             )
             trained = Stage(
-                "train", f"{arm_name}/iter{t}/train", {"method": m.trainer, "training": asdict(cfg), "dtype": dtype},
-                steps.train, deps={"model": model, "pairs": pairs},
+                "train",
+                f"{arm_name}/iter{t}/train",
+                {"method": m.trainer, "training": asdict(cfg), "dtype": dtype},
+                steps.train,
+                deps={"model": model, "pairs": pairs},
                 estimate={
                     "examples": _count(exp, file) * (2 if mix and t > 0 else 1),
                     "epochs": cfg.num_train_epochs,
@@ -145,7 +158,7 @@ def build_graph(exp: Experiment) -> Graph:
                     "gradient_checkpointing": cfg.gradient_checkpointing,
                     "reference_forward": m.needs_reference,
                 },
-            )  # fmt: skip
+            )
             if not released:
                 g.stages.append(generations)
             g.stages += [pairs, trained]
@@ -160,17 +173,27 @@ def build_graph(exp: Experiment) -> Graph:
                     "proto": proto,
                 }
                 dyn = Stage(
-                    "dynamics", f"{arm_name}/iter{t}/dynamics",
+                    "dynamics",
+                    f"{arm_name}/iter{t}/dynamics",
                     {
-                        "method": m.trainer, "arm": arm_name, "iteration": t,
-                        "alpha": cfg.alpha, "beta": cfg.beta, "prompt_format": cfg.prompt_format,
-                        "max_prompt_length": cfg.max_prompt_length, "reduction": cfg.logp_reduction,
-                        "max_length": cfg.max_length, "layout": cfg.layout, "dtype": dtype,
-                        "max_train": exp.dynamics.max_train, "max_heldout": exp.dynamics.max_heldout,
+                        "method": m.trainer,
+                        "arm": arm_name,
+                        "iteration": t,
+                        "alpha": cfg.alpha,
+                        "beta": cfg.beta,
+                        "prompt_format": cfg.prompt_format,
+                        "max_prompt_length": cfg.max_prompt_length,
+                        "reduction": cfg.logp_reduction,
+                        "max_length": cfg.max_length,
+                        "layout": cfg.layout,
+                        "dtype": dtype,
+                        "max_train": exp.dynamics.max_train,
+                        "max_heldout": exp.dynamics.max_heldout,
                         **mark,
                     },
-                    steps.dynamics, deps=ddeps,
-                )  # fmt: skip
+                    steps.dynamics,
+                    deps=ddeps,
+                )
                 g.stages += [heldout, dyn]
                 g.dynamics.append(dyn)
             _checkpoint(g, exp, trained, info, prep)
@@ -206,10 +229,23 @@ def _sft_stage(
     estimate_file: str,
 ) -> Stage:
     return Stage(
-        "sft", name, {"sft": asdict(cfg), "file": file, "prompt_format": exp.training.prompt_format, "dtype": exp.model.dtype},
-        steps.sft, deps={"model": model, "data": prep},
-        estimate={"examples": _count(exp, estimate_file), "epochs": cfg.num_train_epochs, "sequences": 1, "gradient_checkpointing": cfg.gradient_checkpointing},
-    )  # fmt: skip
+        "sft",
+        name,
+        {
+            "sft": asdict(cfg),
+            "file": file,
+            "prompt_format": exp.training.prompt_format,
+            "dtype": exp.model.dtype,
+        },
+        steps.sft,
+        deps={"model": model, "data": prep},
+        estimate={
+            "examples": _count(exp, estimate_file),
+            "epochs": cfg.num_train_epochs,
+            "sequences": 1,
+            "gradient_checkpointing": cfg.gradient_checkpointing,
+        },
+    )
 
 
 def _checkpoint(g: Graph, exp: Experiment, model: Stage, info: dict, prep: Stage) -> None:

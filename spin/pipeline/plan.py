@@ -25,9 +25,16 @@ def stage_compute(stage, n_params: float, args):
         )
     if stage.kind in ("train", "sft"):
         return estimate_training(
-            n_params, e["examples"], args.tokens_per_sequence * e["sequences"], e["epochs"], args.gpu, args.n_gpus, args.mfu,
-            gradient_checkpointing=e.get("gradient_checkpointing", False), reference_forward=e.get("reference_forward", False),
-        )  # fmt: skip
+            n_params,
+            e["examples"],
+            args.tokens_per_sequence * e["sequences"],
+            e["epochs"],
+            args.gpu,
+            args.n_gpus,
+            args.mfu,
+            gradient_checkpointing=e.get("gradient_checkpointing", False),
+            reference_forward=e.get("reference_forward", False),
+        )
     return None
 
 
@@ -80,13 +87,16 @@ def _print_compute(
 
     gpus = f"{args.n_gpus}x {args.gpu.upper()}"
     print(
-        f"\ncompute estimate on {gpus}: {total_hours:.1f} h wall for the stages to run, {format_bytes(total_disk)} of checkpoints and data"
+        f"\ncompute estimate on {gpus}: {total_hours:.1f} h wall for the stages to run, "
+        f"{format_bytes(total_disk)} of checkpoints and data"
     )
     print(
-        f"assumes: training 6·N FLOPs/token (8·N with gradient checkpointing) at MFU {args.mfu}, generation 2·N at MFU 0.05,"
+        "assumes: training 6·N FLOPs/token (8·N with gradient checkpointing) "
+        f"at MFU {args.mfu}, generation 2·N at MFU 0.05,"
     )
     print(
-        f"N = {exp.model.num_parameters:.3g} parameters, {args.tokens_per_sequence:.0f} tokens per sequence; eval stages not estimated"
+        f"N = {exp.model.num_parameters:.3g} parameters, "
+        f"{args.tokens_per_sequence:.0f} tokens per sequence; eval stages not estimated"
     )
     if exp.model.display_name == "zephyr-7b-sft-full":
         print(f"\n{'stage':28} {'ours (h)':>9} {'paper (h)':>10}   paper: {REPORTED_SOURCE}")

@@ -42,8 +42,12 @@ def stage_argv(stage, inputs: dict[str, Path], workdir: Path, seed: int) -> list
     """The command a stage runs (generate, sft, train, eval), from the one builder its action
     uses to run it; None for the kinds done in-process without a CLI verb. `spin run
     --dry-run` and `spin plan --commands` print this."""
-    build = {"generate": generate_argv, "sft": train_argv, "train": train_argv,
-             "eval": eval_argv}.get(stage.kind)  # fmt: skip
+    build = {
+        "generate": generate_argv,
+        "sft": train_argv,
+        "train": train_argv,
+        "eval": eval_argv,
+    }.get(stage.kind)
     return build(stage, inputs, workdir, seed) if build else None
 
 
@@ -162,9 +166,12 @@ def _ultrachat_rows(data: DataConfig, seed: int) -> tuple[list, list, tuple[str,
         raise DataError(p, "has no conversations (data.path)")
     ultrachat_first_turns(rows, source=str(p))  # check every row where its line is known
     if not 0 < data.num_eval < len(rows):
-        raise DataError(p, f"has {len(rows)} conversations: one file cannot give data.num_eval="
-                        f"{data.num_eval} held-out ones and keep some for training (set "
-                        "data.num_eval, or give a folder with split files)")  # fmt: skip
+        raise DataError(
+            p,
+            f"has {len(rows)} conversations: one file cannot give data.num_eval="
+            f"{data.num_eval} held-out ones and keep some for training (set "
+            "data.num_eval, or give a folder with split files)",
+        )
     held = set(random.Random(seed).sample(range(len(rows)), data.num_eval))
     train = [r for i, r in enumerate(rows) if i not in held]
     return train, [rows[i] for i in sorted(held)], (str(p), str(p))
@@ -299,9 +306,14 @@ def generate(ctx: StageContext) -> dict:
     if processes > 1:  # the same command once per GPU, each with --shard K/N
         model, src = argv[argv.index("--model") + 1], Path(argv[argv.index("--input") + 1])
         generated = data_parallel.launch(
-            model, src, out, processes, argv[argv.index("--output") + 2 :],
-            align=data_parallel.batch_alignment(cfg), gpus_per_shard=cfg.tensor_parallel_size,
-        )  # fmt: skip
+            model,
+            src,
+            out,
+            processes,
+            argv[argv.index("--output") + 2 :],
+            align=data_parallel.batch_alignment(cfg),
+            gpus_per_shard=cfg.tensor_parallel_size,
+        )
     else:
         before = len(read_jsonl(out)) if out.exists() else 0
         run_argv(argv)
@@ -325,10 +337,16 @@ def generate_argv(stage, inputs: dict[str, Path], workdir: Path, seed: int) -> l
     p = stage.params
     cfg = GenerationConfig(**p["generation"])
     return [
-        "spin", "generate", "--model", model_path(inputs["model"]),
-        "--input", str(inputs["data"] / p["file"]), "--output", str(workdir / GENERATIONS),
+        "spin",
+        "generate",
+        "--model",
+        model_path(inputs["model"]),
+        "--input",
+        str(inputs["data"] / p["file"]),
+        "--output",
+        str(workdir / GENERATIONS),
         *options(cfg, dtype=p["dtype"], seed=seed),
-    ]  # fmt: skip
+    ]
 
 
 def pairs(ctx: StageContext) -> dict:
@@ -398,9 +416,15 @@ def train_argv(stage, inputs: dict[str, Path], workdir: Path, seed: int) -> list
     p = stage.params
     cfg = p["training"] if stage.kind == "train" else p["sft"]
     cmd = train_command(
-        p.get("method", "sft"), model_path(inputs["model"]), workdir / "dataset", workdir, cfg,
-        seed, p["dtype"], cfg.get("accelerate_config", ""),
-    )  # fmt: skip
+        p.get("method", "sft"),
+        model_path(inputs["model"]),
+        workdir / "dataset",
+        workdir,
+        cfg,
+        seed,
+        p["dtype"],
+        cfg.get("accelerate_config", ""),
+    )
     if cfg.get("launcher", "inprocess") == "accelerate":
         return cmd
     return ["spin", *cmd[cmd.index("spin.cli") + 1 :]]
@@ -417,10 +441,29 @@ def train_command(
         config = config.resolve() if config.exists() else PROJECT_ROOT / config
     accelerate_config = config
     return [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(accelerate_config),
-        "-m", "spin.cli", "train", "--method", method, "--model", str(start), "--data", str(dataset_dir),
-        "--output-dir", str(out), "--config-json", json.dumps(cfg, sort_keys=True), "--seed", str(seed), "--dtype", dtype,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(accelerate_config),
+        "-m",
+        "spin.cli",
+        "train",
+        "--method",
+        method,
+        "--model",
+        str(start),
+        "--data",
+        str(dataset_dir),
+        "--output-dir",
+        str(out),
+        "--config-json",
+        json.dumps(cfg, sort_keys=True),
+        "--seed",
+        str(seed),
+        "--dtype",
+        dtype,
+    ]
 
 
 def _last(result: dict, key: str):
@@ -467,11 +510,20 @@ def dynamics(ctx: StageContext) -> dict:
         if any(r["proto"] is None for r in records):
             records = [{k: v for k, v in r.items() if k != "proto"} for r in records]
         splits[name] = measure(
-            policy, records, tokenizer, method=p["method"], reference_path=reference,
-            alpha=p["alpha"], beta=p["beta"], prompt_format=p["prompt_format"],
-            max_prompt_length=p["max_prompt_length"], reduction=p["reduction"],
-            max_length=p["max_length"], layout=p["layout"], dtype=p["dtype"],
-        )  # fmt: skip
+            policy,
+            records,
+            tokenizer,
+            method=p["method"],
+            reference_path=reference,
+            alpha=p["alpha"],
+            beta=p["beta"],
+            prompt_format=p["prompt_format"],
+            max_prompt_length=p["max_prompt_length"],
+            reduction=p["reduction"],
+            max_length=p["max_length"],
+            layout=p["layout"],
+            dtype=p["dtype"],
+        )
     write_dynamics(
         ctx.workdir / DYNAMICS,
         method=p["method"],
@@ -503,9 +555,25 @@ def eval_argv(stage, inputs: dict[str, Path], workdir: Path, seed: int) -> list[
     p = stage.params
     path = model_path(inputs["model"])
     return [
-        "spin", "eval", p["suite"], "--model", path, "--backend", p["backend"],
-        "--output-dir", str(workdir), "--seed", str(seed), "--batch-size", str(p["batch_size"]),
+        "spin",
+        "eval",
+        p["suite"],
+        "--model",
+        path,
+        "--backend",
+        p["backend"],
+        "--output-dir",
+        str(workdir),
+        "--seed",
+        str(seed),
+        "--batch-size",
+        str(p["batch_size"]),
         *(["--limit", str(p["limit"])] if p["limit"] else []),
         *(["--data-dir", str(inputs["data"])] if p["suite"] == "tiny" else []),
-        "--model-name", Path(path).name, "--method", "pending", "--base-model", "pending",
-    ]  # fmt: skip
+        "--model-name",
+        Path(path).name,
+        "--method",
+        "pending",
+        "--base-model",
+        "pending",
+    ]

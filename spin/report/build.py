@@ -31,16 +31,25 @@ FIGURE_CAPTIONS = {
     "average_over_iterations": "Average score over iterations: SFT, SPIN, T-SPIN, reported vs ours",
     "data_size": "T-SPIN Figure 4a: average score against training-set size",
     "mtbench_radar": "MT-Bench per category (SPIN Figure 6)",
-    "training_dynamics": "Training dynamics: reward and log-likelihood of y, y′, y₀, mismatch share",
+    "training_dynamics": (
+        "Training dynamics: reward and log-likelihood of y, y′, y₀, mismatch share"
+    ),
 }
 
 
 class Build:
     """Everything a report needs, computed up front; `write` renders it."""
 
-    def __init__(self, output_dir: Path, *, reported_dir: Path | None = None,
-                 results_dir: Path | None = None, k_se: float = 2.0,
-                 absolute: float | None = None, only_figures: set[str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        output_dir: Path,
+        *,
+        reported_dir: Path | None = None,
+        results_dir: Path | None = None,
+        k_se: float = 2.0,
+        absolute: float | None = None,
+        only_figures: set[str] | None = None,
+    ) -> None:
         self.output_dir = Path(output_dir)
         self.only_figures = only_figures  # None: every figure the data allows
         self.reported_dir = Path(reported_dir) if reported_dir else registry.default_dir()
@@ -69,8 +78,10 @@ class Build:
         out = []
         for _, r in self.frame.drop_duplicates(["path", "benchmark"]).iterrows():
             if r["benchmark"] not in known:
-                out.append(f"{r['path']}: benchmark '{r['benchmark']}' is not in the registry"
-                           f"{nearest(r['benchmark'], known)}; it is kept but has no reported value")  # fmt: skip
+                out.append(
+                    f"{r['path']}: benchmark '{r['benchmark']}' is not in the registry"
+                    f"{nearest(r['benchmark'], known)}; it is kept but has no reported value"
+                )
         return out
 
     def _summary(self) -> list[str]:
@@ -78,17 +89,24 @@ class Build:
         if not self.has_results:
             return s + ["no results given: reported-only build"]
         multi = self.ours[self.ours["n_seeds"] > 1]["name"].unique() if not self.ours.empty else []
-        s.append(f"results: {len(self.scan.results)} files, {self.ours['name'].nunique() if not self.ours.empty else 0} "
-                 f"models; dynamics: {len(self.scan.dynamics)} files; ignored (no schema key): "
-                 f"{len(self.scan.skipped)} JSON files")  # fmt: skip
+        models = self.ours["name"].nunique() if not self.ours.empty else 0
+        s.append(
+            f"results: {len(self.scan.results)} files, {models} "
+            f"models; dynamics: {len(self.scan.dynamics)} files; ignored (no schema key): "
+            f"{len(self.scan.skipped)} JSON files"
+        )
         if len(multi):
             s.append(
-                f"aggregated over seeds (mean; stderr combines eval error and seed spread): {', '.join(multi)}"
+                "aggregated over seeds (mean; stderr combines eval error and seed spread): "
+                f"{', '.join(multi)}"
             )
         within = self.comparison["within_tolerance"]
-        s.append(f"comparison: {len(self.comparison)} cells, {int((within == True).sum())} within tolerance, "  # noqa: E712
-                 f"{int((within == False).sum())} outside, {int(within.isna().sum())} without a verdict; "  # noqa: E712
-                 f"tolerance: {self.tolerance.describe()}")  # fmt: skip
+        inside, outside = int((within == True).sum()), int((within == False).sum())  # noqa: E712
+        s.append(
+            f"comparison: {len(self.comparison)} cells, {inside} within tolerance, "
+            f"{outside} outside, {int(within.isna().sum())} without a verdict; "
+            f"tolerance: {self.tolerance.describe()}"
+        )
         s.append(f"missing cells listed: {len(self.missing)}")
         return s
 
@@ -99,8 +117,15 @@ class Build:
         with tempfile.TemporaryDirectory(prefix=".report-", dir=self.output_dir) as tmp:
             stage = Path(tmp)
             files = self._render(stage)
-            names = ["comparison.csv", "missing.csv", "results_long.csv", "tables", "figures",
-                     "index.html", "manifest.json"]  # fmt: skip
+            names = [
+                "comparison.csv",
+                "missing.csv",
+                "results_long.csv",
+                "tables",
+                "figures",
+                "index.html",
+                "manifest.json",
+            ]
             replace_dir_contents(stage, self.output_dir, names)
         return [self.output_dir / f for f in files]
 
@@ -130,21 +155,27 @@ class Build:
             (FIGURE_CAPTIONS.get(stem) or _tasks_caption(stem), paths[0]) for stem, paths in figs
         ]
         page = html.page(
-            title="SPIN / T-SPIN replication report", summary=self.summary,
+            title="SPIN / T-SPIN replication report",
+            summary=self.summary,
             comparison=self.comparison if self.has_results else None,
             tolerance=self.tolerance.describe(),
             tables=[(PAPER_TABLES[k].title, d, m) for k, (d, _, m) in self.tables.items()],
-            figures=pngs, skipped_figures=skipped, missing=self.missing,
+            figures=pngs,
+            skipped_figures=skipped,
+            missing=self.missing,
             provenance=html.provenance_frame(self.scan.results),
             reported_readme=(self.reported_dir / "README.md").read_text(encoding="utf-8")
-            if (self.reported_dir / "README.md").exists() else "",
-        )  # fmt: skip
+            if (self.reported_dir / "README.md").exists()
+            else "",
+        )
         (stage / "index.html").write_text(page, encoding="utf-8")
         written.append(stage / "index.html")
         import matplotlib
 
-        manifest = {"matplotlib": matplotlib.__version__,
-                    "files": {str(p.relative_to(stage)): sha256_file(p) for p in sorted(written)}}  # fmt: skip
+        manifest = {
+            "matplotlib": matplotlib.__version__,
+            "files": {str(p.relative_to(stage)): sha256_file(p) for p in sorted(written)},
+        }
         (stage / "manifest.json").write_text(
             json.dumps(manifest, indent=1) + "\n", encoding="utf-8"
         )
@@ -154,31 +185,46 @@ class Build:
         """Stems of the figures this build can draw from its data, and why others cannot."""
         stems = ["average_over_iterations", *[f"tasks_{k}" for k in PAPER_TABLES]]
         skipped = []
-        mt = self.ours[(self.ours["suite"] == "mt-bench") & self.ours["benchmark"].isin(registry.MT_BENCH_CATEGORIES)] \
-            if not self.ours.empty else self.ours  # fmt: skip
+        mt = (
+            self.ours[
+                (self.ours["suite"] == "mt-bench")
+                & self.ours["benchmark"].isin(registry.MT_BENCH_CATEGORIES)
+            ]
+            if not self.ours.empty
+            else self.ours
+        )
         if not mt.empty:
             stems.append("mtbench_radar")
         else:
-            skipped.append("MT-Bench radar: no mt-bench results with per-category scores "
-                           "(the papers print no per-category numbers, only a plot)")  # fmt: skip
+            skipped.append(
+                "MT-Bench radar: no mt-bench results with per-category scores "
+                "(the papers print no per-category numbers, only a plot)"
+            )
         stems.append("data_size")
         if not self.dynamics.empty:
             stems.append("training_dynamics")
         else:
-            skipped.append("training dynamics: no spin-dynamics/1 files under the results directory "
-                           "(the papers show these only as plots)")  # fmt: skip
+            skipped.append(
+                "training dynamics: no spin-dynamics/1 files under the results directory "
+                "(the papers show these only as plots)"
+            )
         return stems, skipped
 
     def _figures(self, fdir: Path, figures) -> tuple[list[tuple[str, list[Path]]], list[str]]:
         figures.configure()
         stems, skipped = self.figure_plan()
         draw = {
-            "average_over_iterations": lambda: figures.average_over_iterations(self.reported, self.ours, fdir),
+            "average_over_iterations": lambda: figures.average_over_iterations(
+                self.reported, self.ours, fdir
+            ),
             "mtbench_radar": lambda: figures.mtbench_radar(self.ours, fdir),
             "data_size": lambda: figures.data_size(self.reported, self.ours, fdir),
             "training_dynamics": lambda: figures.training_dynamics(self.dynamics, fdir),
-            **{f"tasks_{k}": (lambda k=k: figures.task_bars(self.reported, self.ours, k, fdir)) for k in PAPER_TABLES},
-        }  # fmt: skip
+            **{
+                f"tasks_{k}": (lambda k=k: figures.task_bars(self.reported, self.ours, k, fdir))
+                for k in PAPER_TABLES
+            },
+        }
         out = []
         for stem in stems:
             if self.only_figures is not None and stem not in self.only_figures:

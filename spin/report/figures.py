@@ -25,9 +25,14 @@ from spin.report import registry  # noqa: E402
 from spin.report.registry import DISPLAY, PAPER_TABLES  # noqa: E402
 
 METHOD_COLORS = {
-    "sft": "#7f7f7f", "continued_sft": "#8c564b", "dpo": "#bcbd22", "spin": "#1f77b4",
-    "tspin": "#d62728", "tspin_noha": "#9467bd", "tspin_ref": "#2ca02c",
-}  # fmt: skip
+    "sft": "#7f7f7f",
+    "continued_sft": "#8c564b",
+    "dpo": "#bcbd22",
+    "spin": "#1f77b4",
+    "tspin": "#d62728",
+    "tspin_noha": "#9467bd",
+    "tspin_ref": "#2ca02c",
+}
 _EXTRA_COLORS = ("#17becf", "#e377c2", "#ff7f0e", "#000000", "#006d2c", "#e6550d")
 FORMATS = ("png", "svg")
 SAVE_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
@@ -50,11 +55,21 @@ def configure() -> None:
     data = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
     fm = font_manager.fontManager
     fm.ttflist = [f for f in fm.ttflist if Path(f.fname).parent == data]  # bundled fonts only
-    matplotlib.rcParams.update({
-        "font.family": "DejaVu Sans", "font.size": 9, "svg.hashsalt": "spin-report",
-        "svg.fonttype": "path", "figure.dpi": 100, "savefig.dpi": 110, "axes.grid": True,
-        "grid.alpha": 0.3, "legend.fontsize": 8, "axes.titlesize": 10, "image.interpolation": "none",
-    })  # fmt: skip
+    matplotlib.rcParams.update(
+        {
+            "font.family": "DejaVu Sans",
+            "font.size": 9,
+            "svg.hashsalt": "spin-report",
+            "svg.fonttype": "path",
+            "figure.dpi": 100,
+            "savefig.dpi": 110,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "legend.fontsize": 8,
+            "axes.titlesize": 10,
+            "image.interpolation": "none",
+        }
+    )
 
 
 def save(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
@@ -88,8 +103,11 @@ def _series(reported: pd.DataFrame, ours: pd.DataFrame, key: str, bench: str) ->
             None,
         )
     if not ours.empty:
-        mine = ours[(ours["base_model"] == spec.base_model) & ours["suite"].isin(spec.suites)
-                    & (ours["benchmark"] == bench)]  # fmt: skip
+        mine = ours[
+            (ours["base_model"] == spec.base_model)
+            & ours["suite"].isin(spec.suites)
+            & (ours["benchmark"] == bench)
+        ]
         for _, o in mine.iterrows():
             x = -1 if o["method"] == "sft" else _it(o["iteration"])
             if o["method"] in registry.NON_ITERATIVE and o["method"] != "sft":
@@ -124,18 +142,28 @@ def _plot_lines(ax, series: list[dict]) -> None:
         marker = "o" if s["side"] == "reported" else "s"
         if s["method"] == "sft":
             style["linestyle"] = "none"
-        ax.errorbar(xs, ys, yerr=err if any(err) else None, marker=marker, markersize=4,
-                    capsize=3, label=name, **style)  # fmt: skip
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=err if any(err) else None,
+            marker=marker,
+            markersize=4,
+            capsize=3,
+            label=name,
+            **style,
+        )
 
 
 def average_over_iterations(
     reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path
 ) -> list[Path]:
     """The papers' curves: average score per iteration for each method, reported vs ours."""
-    panels = [("spin-table2", "average", "average score (%)"),
-              ("tspin-table1", "average", "average score (%)"),
-              ("tspin-table4", "average", "average score (%)"),
-              ("spin-table4", "mt_bench", "MT-Bench score (1–10)")]  # fmt: skip
+    panels = [
+        ("spin-table2", "average", "average score (%)"),
+        ("tspin-table1", "average", "average score (%)"),
+        ("tspin-table4", "average", "average score (%)"),
+        ("spin-table4", "mt_bench", "MT-Bench score (1–10)"),
+    ]
     fig, axes = plt.subplots(2, 2, figsize=(15, 8.5))
     for ax, (key, bench, ylabel) in zip(axes.flat, panels, strict=True):
         series = _series(reported, ours, key, bench)
@@ -176,8 +204,14 @@ def task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str, out_dir: Pat
             n if len(n) <= 14 else label(method_of[n]) for n in fixed
         ]  # long labels crowd out bars
         xlabels = [("base" if c == -1 else str(c)) for c in cats] + short
-        slots = sorted({(s["method"], s["side"]) for s in series if None not in s["points"]
-                        and s["method"] != "sft"}, key=lambda t: (t[0], t[1] != "reported"))  # fmt: skip
+        slots = sorted(
+            {
+                (s["method"], s["side"])
+                for s in series
+                if None not in s["points"] and s["method"] != "sft"
+            },
+            key=lambda t: (t[0], t[1] != "reported"),
+        )
         width = 0.8 / max(1, len(slots))
         values = []
         for s in series:  # one bar() call per series: per-bar calls dominate the build time
@@ -194,10 +228,18 @@ def task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str, out_dir: Pat
                 errs.append(se if se is not None and not np.isnan(se) else 0.0)
             ours_side = s["side"] == "ours"
             narrow = s["method"] != "sft" and None not in s["points"]
-            bar = ax.bar(pos, heights, width * 0.95 if narrow else 0.5, color=color(s["method"]),
-                         alpha=0.55 if ours_side else 0.95, hatch="//" if ours_side else None,
-                         edgecolor="black", linewidth=0.4, yerr=errs if any(errs) else None,
-                         capsize=2)  # fmt: skip
+            bar = ax.bar(
+                pos,
+                heights,
+                width * 0.95 if narrow else 0.5,
+                color=color(s["method"]),
+                alpha=0.55 if ours_side else 0.95,
+                hatch="//" if ours_side else None,
+                edgecolor="black",
+                linewidth=0.4,
+                yerr=errs if any(errs) else None,
+                capsize=2,
+            )
             handles.setdefault(f"{label(s['method'])} ({s['side']})", bar)
             values += heights
         ax.set_xticks(range(len(xlabels)), xlabels, rotation=30 if fixed else 0, fontsize=7)
@@ -213,8 +255,13 @@ def task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str, out_dir: Pat
         )  # unit in the title: fewer texts to lay out
     for ax in axes.flat[len(benches) :]:
         ax.axis("off")
-    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center",
-               ncol=min(6, len(handles)), frameon=False)  # fmt: skip
+    fig.legend(
+        list(handles.values()),
+        list(handles.keys()),
+        loc="lower center",
+        ncol=min(6, len(handles)),
+        frameon=False,
+    )
     fig.suptitle(f"{spec.title}: per task (y axes do not start at 0; ours hatched)")
     fig.supxlabel("iteration (base = starting model)", y=0.07, fontsize=9)
     fig.tight_layout(rect=(0, 0.07, 1, 0.97))
@@ -239,8 +286,15 @@ def mtbench_radar(ours: pd.DataFrame, out_dir: Path) -> list[Path]:
         vals = g.set_index("benchmark")["value"].reindex(cats).to_numpy(dtype=float)
         method, it = g.iloc[0]["method"], _it(g.iloc[0]["iteration"])
         ls = styles[(it or 0) % len(styles)]
-        ax.plot(np.append(angles, angles[0]), np.append(vals, vals[0]), ls, color=color(method),
-                marker="o", markersize=3, label=f"{name} (ours)")  # fmt: skip
+        ax.plot(
+            np.append(angles, angles[0]),
+            np.append(vals, vals[0]),
+            ls,
+            color=color(method),
+            marker="o",
+            markersize=3,
+            label=f"{name} (ours)",
+        )
     ax.set_xticks(angles, [c.capitalize() for c in cats])
     ax.set_ylim(0, 10)
     ax.set_rlabel_position(90)
@@ -274,9 +328,16 @@ def data_size(reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path) -> list
     for (method, side), g in df.groupby(["method", "side"], sort=True):
         g = g.sort_values("x")
         err = g["stderr"].astype(float).fillna(0.0)
-        ax.errorbar(g["x"] / 1000, g["value"], yerr=err if err.any() else None, color=color(method),
-                    linestyle="-" if side == "reported" else "--", marker="o" if side == "reported" else "s",
-                    capsize=3, label=f"{label(method)} ({side})")  # fmt: skip
+        ax.errorbar(
+            g["x"] / 1000,
+            g["value"],
+            yerr=err if err.any() else None,
+            color=color(method),
+            linestyle="-" if side == "reported" else "--",
+            marker="o" if side == "reported" else "s",
+            capsize=3,
+            label=f"{label(method)} ({side})",
+        )
         for x, v in zip(g["x"] / 1000, g["value"], strict=True):
             ax.annotate(f"{v:.2f}", (x, v), textcoords="offset points", xytext=(5, 4), fontsize=7)
     ax.set_xscale("log")
@@ -295,11 +356,17 @@ def data_size(reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path) -> list
 def training_dynamics(dyn: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Reward and log-likelihood of y, y′, y₀ and the mismatch share, per iteration and arm."""
     arms = sorted(dyn["arm"].unique())
-    rows = [("reward", "reward (nats)"), ("logp", "log-likelihood (nats, summed)"),
-            ("mismatch_share", "mismatched samples (%)")]  # fmt: skip
+    rows = [
+        ("reward", "reward (nats)"),
+        ("logp", "log-likelihood (nats, summed)"),
+        ("mismatch_share", "mismatched samples (%)"),
+    ]
     fig, axes = plt.subplots(3, len(arms), figsize=(4.2 * len(arms), 9), squeeze=False)
-    which = {"real": ("y (real)", "-", "o"), "generated": ("y′ (generated)", "--", "s"),
-             "proto": ("y₀ (proto)", ":", "^")}  # fmt: skip
+    which = {
+        "real": ("y (real)", "-", "o"),
+        "generated": ("y′ (generated)", "--", "s"),
+        "proto": ("y₀ (proto)", ":", "^"),
+    }
     for col, arm in enumerate(arms):
         d = dyn[dyn["arm"] == arm]
         method = d["method"].iloc[0]
@@ -318,9 +385,17 @@ def training_dynamics(dyn: pd.DataFrame, out_dir: Path) -> list[Path]:
                     g = s.groupby("iteration")["value"].agg(["mean", "std"]).fillna(0.0)
                     scale = 100.0 if prefix == "mismatch_share" else 1.0
                     name, ls, mk = which.get(k, ("mismatch share", "-", "o"))
-                    ax.errorbar(g.index, g["mean"] * scale, yerr=g["std"] * scale if g["std"].any() else None,
-                                color=color(method), alpha=alpha, linestyle=ls, marker=mk, capsize=2,
-                                label=f"{name}, {split}")  # fmt: skip
+                    ax.errorbar(
+                        g.index,
+                        g["mean"] * scale,
+                        yerr=g["std"] * scale if g["std"].any() else None,
+                        color=color(method),
+                        alpha=alpha,
+                        linestyle=ls,
+                        marker=mk,
+                        capsize=2,
+                        label=f"{name}, {split}",
+                    )
             ax.set_xlabel("iteration")
             ax.set_ylabel(ylabel)
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
@@ -342,8 +417,13 @@ def placement(lines: pd.DataFrame, title: str, out_dir: Path, stem: str) -> list
     ncols = min(4, len(benches))
     nrows = -(-len(benches) // ncols)
     order = list(dict.fromkeys(lines["row"]))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 0.25 * len(order) * nrows + 1.5),
-                             squeeze=False, sharey=True)  # fmt: skip
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(4.2 * ncols, 0.25 * len(order) * nrows + 1.5),
+        squeeze=False,
+        sharey=True,
+    )
     for ax, bench in zip(axes.flat, benches, strict=False):
         d = lines[lines["benchmark"] == bench].set_index("row").reindex(order)
         for y, (_, r) in enumerate(d.iterrows()):
@@ -351,9 +431,17 @@ def placement(lines: pd.DataFrame, title: str, out_dir: Path, stem: str) -> list
                 continue
             run = r["run"]
             err = r["stderr"] if not pd.isna(r["stderr"]) else None
-            ax.barh(y, r["value"], color=color(r["method"]), hatch="//" if run == "ours" else None,
-                    alpha=0.55 if run == "ours" else 0.95, xerr=err, capsize=2,
-                    edgecolor="black", linewidth=1.6 if run == "new" else 0.3)  # fmt: skip
+            ax.barh(
+                y,
+                r["value"],
+                color=color(r["method"]),
+                hatch="//" if run == "ours" else None,
+                alpha=0.55 if run == "ours" else 0.95,
+                xerr=err,
+                capsize=2,
+                edgecolor="black",
+                linewidth=1.6 if run == "new" else 0.3,
+            )
         vals = d["value"].dropna()
         if not vals.empty:
             pad = max(0.5, 0.15 * (vals.max() - vals.min()))
@@ -364,7 +452,9 @@ def placement(lines: pd.DataFrame, title: str, out_dir: Path, stem: str) -> list
         ax.set_ylim(len(order) - 0.5, -0.5)  # first row on top; idempotent with sharey
     for ax in axes.flat[len(benches) :]:
         ax.axis("off")
-    fig.suptitle(f"{title}\nplain: reported, hatched: ours, thick outline: new method "
-                 "(x axes do not start at 0)")  # fmt: skip
+    fig.suptitle(
+        f"{title}\nplain: reported, hatched: ours, thick outline: new method "
+        "(x axes do not start at 0)"
+    )
     fig.tight_layout()
     return save(fig, out_dir, stem)

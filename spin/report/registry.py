@@ -61,13 +61,13 @@ SUITES: dict[str, tuple[str, ...]] = {
         "winogrande",
         "bbh",
         "ifeval",
-    ),  # fmt: skip
+    ),
     "spin-bbh": (
         "bbh_causal_judgement",
         "bbh_formal_fallacies",
         "bbh_sports_understanding",
         "openbookqa",
-    ),  # fmt: skip
+    ),
     "mt-bench": (
         "mt_bench",
         "turn1",
@@ -80,21 +80,41 @@ SUITES: dict[str, tuple[str, ...]] = {
         "extraction",
         "stem",
         "humanities",
-    ),  # fmt: skip
+    ),
     "tiny": ("tiny_add", "tiny_sort", "tiny_reverse", "tiny_repeat", "tiny_lookup"),
 }
 MT_BENCH_CATEGORIES = (
-    "writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities",
-)  # fmt: skip
+    "writing",
+    "roleplay",
+    "reasoning",
+    "math",
+    "coding",
+    "extraction",
+    "stem",
+    "humanities",
+)
 
 # Human-readable column headers, as the papers print them.
 DISPLAY = {
-    "arc_challenge": "ARC", "truthfulqa_mc2": "TruthfulQA", "winogrande": "Winogrande",
-    "gsm8k": "GSM8k", "hellaswag": "HellaSwag", "mmlu": "MMLU", "average": "Average",
-    "mt_bench": "MT-Bench", "bbh_causal_judgement": "BB causal", "bbh_formal_fallacies": "BB formal",
-    "bbh_sports_understanding": "BB sports", "openbookqa": "OpenBookQA", "math": "MATH",
-    "musr": "MuSR", "mmlu_pro": "MMLU-Pro", "gpqa": "GPQA", "bbh": "BBH", "ifeval": "IFEval",
-}  # fmt: skip
+    "arc_challenge": "ARC",
+    "truthfulqa_mc2": "TruthfulQA",
+    "winogrande": "Winogrande",
+    "gsm8k": "GSM8k",
+    "hellaswag": "HellaSwag",
+    "mmlu": "MMLU",
+    "average": "Average",
+    "mt_bench": "MT-Bench",
+    "bbh_causal_judgement": "BB causal",
+    "bbh_formal_fallacies": "BB formal",
+    "bbh_sports_understanding": "BB sports",
+    "openbookqa": "OpenBookQA",
+    "math": "MATH",
+    "musr": "MuSR",
+    "mmlu_pro": "MMLU-Pro",
+    "gpqa": "GPQA",
+    "bbh": "BBH",
+    "ifeval": "IFEval",
+}
 
 SPIN_V2 = "SPIN arXiv:2401.01335 v2"
 SPIN_V3 = "SPIN arXiv:2401.01335 v3 (secondary transcription)"
@@ -152,9 +172,18 @@ _OPENLLM = (
     "average",
 )
 _TSPIN10 = (
-    "gsm8k", "math", "musr", "mmlu", "mmlu_pro", "gpqa", "hellaswag", "winogrande", "bbh",
-    "ifeval", "average",
-)  # fmt: skip
+    "gsm8k",
+    "math",
+    "musr",
+    "mmlu",
+    "mmlu_pro",
+    "gpqa",
+    "hellaswag",
+    "winogrande",
+    "bbh",
+    "ifeval",
+    "average",
+)
 
 PAPER_TABLES: dict[str, TableSpec] = {
     t.key: t
@@ -178,7 +207,7 @@ PAPER_TABLES: dict[str, TableSpec] = {
                 "bbh_formal_fallacies",
                 "bbh_sports_understanding",
                 "openbookqa",
-            ),  # fmt: skip
+            ),
             ((SPIN_V2, "Table 4 (Table 6 in v3)", None),),
         ),
         TableSpec(
@@ -296,8 +325,12 @@ def check_frame(df: pd.DataFrame, path: str | Path) -> None:
     known = known_benchmarks()
     for i, name in df["benchmark"].items():
         if name not in known:
-            raise DataError(path, f"unknown benchmark '{name}'{nearest(name, known)}",
-                            line=int(i) + 2, field="benchmark")  # fmt: skip
+            raise DataError(
+                path,
+                f"unknown benchmark '{name}'{nearest(name, known)}",
+                line=int(i) + 2,
+                field="benchmark",
+            )
     key = ["source", "table", "base_model", "model", "benchmark"]
     dup = df.duplicated(key)
     if dup.any():
@@ -309,9 +342,13 @@ def check_frame(df: pd.DataFrame, path: str | Path) -> None:
         if k not in means.index or means.loc[k, "size"] < 2:
             continue  # an average stated alone (e.g. from the text) has no cells to check
         if abs(means.loc[k, "mean"] - row["value"]) > 0.01 + 1e-9 and not row["note"]:
-            raise DataError(path, f"average {row['value']} differs from the mean of its cells "
-                            f"{means.loc[k, 'mean']:.3f} and no note explains it",
-                            line=int(i) + 2, field="value")  # fmt: skip
+            raise DataError(
+                path,
+                f"average {row['value']} differs from the mean of its cells "
+                f"{means.loc[k, 'mean']:.3f} and no note explains it",
+                line=int(i) + 2,
+                field="value",
+            )
 
 
 def long_form(df: pd.DataFrame) -> pd.DataFrame:
@@ -336,8 +373,9 @@ def label_examples(label: str) -> int | None:
     return int(m.group(1)) * 1000 if m else None
 
 
-def matches(row: pd.Series | dict, method: str, iteration: int | None,
-            train_examples: int | None = None) -> bool:  # fmt: skip
+def matches(
+    row: pd.Series | dict, method: str, iteration: int | None, train_examples: int | None = None
+) -> bool:
     """Whether a reported row (with derived method/iteration) stands for our model.
 
     Non-iterative methods ignore the iteration; a size in the label (e.g. '(200k)') must
@@ -354,8 +392,14 @@ def matches(row: pd.Series | dict, method: str, iteration: int | None,
     )
 
 
-def lookup(reported: pd.DataFrame, suite: str, base_model: str, method: str,
-           iteration: int | None, train_examples: int | None = None) -> pd.DataFrame:  # fmt: skip
+def lookup(
+    reported: pd.DataFrame,
+    suite: str,
+    base_model: str,
+    method: str,
+    iteration: int | None,
+    train_examples: int | None = None,
+) -> pd.DataFrame:
     """Reported cells for one of our models: the first table (by SUITE_TABLES order) that
     has a row for (base_model, method, iteration). Empty if none does."""
     size_ok = train_examples is not None and not pd.isna(train_examples)

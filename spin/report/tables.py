@@ -22,9 +22,19 @@ from spin.report.registry import DISPLAY, TableSpec
 
 DASH = "–"
 COMPARISON_COLUMNS = [
-    "model", "benchmark", "ours", "ours_stderr", "reported", "source", "delta", "within_tolerance",
-    "reported_model", "n_seeds", "ours_spread", "tolerance",
-]  # fmt: skip
+    "model",
+    "benchmark",
+    "ours",
+    "ours_stderr",
+    "reported",
+    "source",
+    "delta",
+    "within_tolerance",
+    "reported_model",
+    "n_seeds",
+    "ours_spread",
+    "tolerance",
+]
 
 
 @dataclass(frozen=True)
@@ -62,26 +72,47 @@ def comparison(
     for (name, suite), g in ours.groupby(["name", "suite"], sort=False):
         first = g.iloc[0]
         iteration = None if pd.isna(first["iteration"]) else int(first["iteration"])
-        rep = registry.lookup(reported, suite, first["base_model"], first["method"], iteration,
-                              first["train_examples"])  # fmt: skip
+        rep = registry.lookup(
+            reported,
+            suite,
+            first["base_model"],
+            first["method"],
+            iteration,
+            first["train_examples"],
+        )
         rep_by_bench = {r["benchmark"]: r for r in rep.to_dict("records")}
         for o in g.to_dict("records"):  # records, not iterrows: pandas Series per row is slow
             r = rep_by_bench.get(o["benchmark"])
             if r is None:
-                unmatched.append({"table": "comparison", "model": name, "benchmark": o["benchmark"],
-                                  "missing": "reported", "why": "no reported value for this model "
-                                  f"(method={first['method']}, iteration={iteration}, suite={suite})"})  # fmt: skip
+                unmatched.append(
+                    {
+                        "table": "comparison",
+                        "model": name,
+                        "benchmark": o["benchmark"],
+                        "missing": "reported",
+                        "why": "no reported value for this model "
+                        f"(method={first['method']}, iteration={iteration}, suite={suite})",
+                    }
+                )
                 continue
             delta = round(o["value"] - r["value"], 2)
             limit = tol.limit(o["stderr"])
-            rows.append({
-                "model": name, "benchmark": o["benchmark"], "ours": round(o["value"], 2),
-                "ours_stderr": None if math.isnan(o["stderr"]) else round(o["stderr"], 2),
-                "reported": r["value"], "source": f"{r['source']}, {r['table']}",
-                "delta": delta, "within_tolerance": None if limit is None else bool(abs(delta) <= limit + 1e-9),
-                "reported_model": r["model"], "n_seeds": int(o["n_seeds"]),
-                "ours_spread": round(o["spread"], 2), "tolerance": None if limit is None else round(limit, 2),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "model": name,
+                    "benchmark": o["benchmark"],
+                    "ours": round(o["value"], 2),
+                    "ours_stderr": None if math.isnan(o["stderr"]) else round(o["stderr"], 2),
+                    "reported": r["value"],
+                    "source": f"{r['source']}, {r['table']}",
+                    "delta": delta,
+                    "within_tolerance": None if limit is None else bool(abs(delta) <= limit + 1e-9),
+                    "reported_model": r["model"],
+                    "n_seeds": int(o["n_seeds"]),
+                    "ours_spread": round(o["spread"], 2),
+                    "tolerance": None if limit is None else round(limit, 2),
+                }
+            )
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS), unmatched
 
 
@@ -105,8 +136,9 @@ def _previous(key: tuple[str, int | None], present: dict) -> tuple | None:
     return next((c for c in candidates if c in present), None)
 
 
-def paper_table(spec: TableSpec, reported: pd.DataFrame,
-                ours: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:  # fmt: skip
+def paper_table(
+    spec: TableSpec, reported: pd.DataFrame, ours: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """A paper table with ours beside the reported rows.
 
     Returns (display frame with formatted cells, long numeric frame, missing cells). With
@@ -120,8 +152,14 @@ def paper_table(spec: TableSpec, reported: pd.DataFrame,
     if ours is not None and not ours.empty:
         mine = ours[(ours["base_model"] == spec.base_model) & ours["suite"].isin(spec.suites)]
     # each of our models once: (name, method, iteration, train_examples)
-    ours_ids = [(n, h.iloc[0]["method"], _it(h.iloc[0]), h.iloc[0]["train_examples"])
-                for n, h in mine.groupby("name", sort=False)] if not mine.empty else []  # fmt: skip
+    ours_ids = (
+        [
+            (n, h.iloc[0]["method"], _it(h.iloc[0]), h.iloc[0]["train_examples"])
+            for n, h in mine.groupby("name", sort=False)
+        ]
+        if not mine.empty
+        else []
+    )
     for (_, _, label), g in rep.groupby(["source", "table", "model"], sort=False):
         first = g.iloc[0]
         it = None if pd.isna(first["iteration"]) else int(first["iteration"])
@@ -175,14 +213,37 @@ def _assemble(spec: TableSpec, benches: list[str], lines: list[dict]):
             if b == "average" and ln.get("change") is not None and v is not None:
                 text += f" ({ln['change']:+.2f})"
             cells[DISPLAY.get(b, b)] = text
-            long.append({"table": spec.key, "model": ln["label"], "run": ln["run"], "benchmark": b,
-                         "value": v, "stderr": se, "change": ln.get("change") if b == "average" else None})  # fmt: skip
+            long.append(
+                {
+                    "table": spec.key,
+                    "model": ln["label"],
+                    "run": ln["run"],
+                    "benchmark": b,
+                    "value": v,
+                    "stderr": se,
+                    "change": ln.get("change") if b == "average" else None,
+                }
+            )
             if v is None and not ln.get("absent"):
-                missing.append({"table": spec.key, "model": ln["label"], "benchmark": b,
-                                "missing": ln["run"], "why": "no value for this cell"})  # fmt: skip
+                missing.append(
+                    {
+                        "table": spec.key,
+                        "model": ln["label"],
+                        "benchmark": b,
+                        "missing": ln["run"],
+                        "why": "no value for this cell",
+                    }
+                )
         if ln.get("absent"):
-            missing.append({"table": spec.key, "model": ln["label"], "benchmark": "(all)",
-                            "missing": "ours", "why": "no results file for this model"})  # fmt: skip
+            missing.append(
+                {
+                    "table": spec.key,
+                    "model": ln["label"],
+                    "benchmark": "(all)",
+                    "missing": "ours",
+                    "why": "no results file for this model",
+                }
+            )
         display.append(cells)
     return pd.DataFrame(display), pd.DataFrame(long), missing
 
@@ -216,6 +277,9 @@ def to_markdown(spec: TableSpec, display: pd.DataFrame, missing: list[dict]) -> 
 def to_latex(spec: TableSpec, display: pd.DataFrame) -> str:
     """The table as a LaTeX table (booktabs; needs a UTF-8 aware engine for ± and –)."""
     return display.to_latex(
-        index=False, escape=True, caption=spec.title + ". " + NOTES, label=f"tab:{spec.key}",
+        index=False,
+        escape=True,
+        caption=spec.title + ". " + NOTES,
+        label=f"tab:{spec.key}",
         column_format="ll" + "r" * (display.shape[1] - 2),
-    )  # fmt: skip
+    )

@@ -116,8 +116,13 @@ def paired(seeds: dict, new: tuple, base: tuple, resamples: int) -> dict | None:
         n.append(len(d))
     if diffs:
         mean, lo, hi = bootstrap.paired_ci(np.concatenate(diffs), resamples=resamples)
-        out.update(item_mean=mean, item_ci_low=lo, item_ci_high=hi,
-                   item_variance=float(np.mean(within)), items=int(np.mean(n)))  # fmt: skip
+        out.update(
+            item_mean=mean,
+            item_ci_low=lo,
+            item_ci_high=hi,
+            item_variance=float(np.mean(within)),
+            items=int(np.mean(n)),
+        )
     return out
 
 
@@ -153,8 +158,14 @@ def stability(seeds: dict, arm: str, iterations: range) -> dict:
             continue
         steps.append(np.mean([abs(acc[k] - acc[p]) for k, p in zip(keys, prev, strict=True)]))
         if all(k in items for k in keys + prev):
-            flips.append(np.mean([100.0 * float((items[k] != items[p]).mean())
-                                  for k, p in zip(keys, prev, strict=True)]))  # fmt: skip
+            flips.append(
+                np.mean(
+                    [
+                        100.0 * float((items[k] != items[p]).mean())
+                        for k, p in zip(keys, prev, strict=True)
+                    ]
+                )
+            )
     out = {"mean_abs_change": over_seeds(steps), "per_seed_abs_change": steps}
     if flips:
         out["flipped_items_pct"] = over_seeds(flips)
@@ -170,8 +181,15 @@ def dynamics_frame(runs: list[Path]) -> pd.DataFrame | None:
         for path in sorted((Path(run) / "results" / "dynamics").glob("*.json")):
             d = json.loads(path.read_text())
             for split, s in d["splits"].items():
-                rows.append({"split": split, "arm": d["arm"], "iteration": d["iteration"],
-                             "seed": d["seed"], **{k: v for k, v in s.items() if k != "n"}})  # fmt: skip
+                rows.append(
+                    {
+                        "split": split,
+                        "arm": d["arm"],
+                        "iteration": d["iteration"],
+                        "seed": d["seed"],
+                        **{k: v for k, v in s.items() if k != "n"},
+                    }
+                )
     if not rows:
         return None
     df = pd.DataFrame(rows)
@@ -198,7 +216,9 @@ def analyse(runs: list[Path], resamples: int = bootstrap.RESAMPLES) -> dict:
         for t in iters[arm]:
             comparisons.append((f"{LABELS[arm]} iter{t} − θ0", (arm, t), THETA0))
     for t in sorted(set(iters["spin"]) & set(iters["continued_sft"])):
-        comparisons.append((f"SPIN iter{t} − continued SFT iter{t}", ("spin", t), ("continued_sft", t)))  # fmt: skip
+        comparisons.append(
+            (f"SPIN iter{t} − continued SFT iter{t}", ("spin", t), ("continued_sft", t))
+        )
     for t in sorted(set(iters["spin"]) & set(iters["tspin"])):
         comparisons.append((f"T-SPIN iter{t} − SPIN iter{t}", ("tspin", t), ("spin", t)))
     diffs = {}
@@ -206,11 +226,19 @@ def analyse(runs: list[Path], resamples: int = bootstrap.RESAMPLES) -> dict:
         d = paired(seeds, new, base, resamples)
         if d is not None:
             diffs[name] = d
-    accuracy = {f"{LABELS[a]} iter{t}" if a != "θ0" else "θ0": over_seeds([acc[(a, t)] for acc, _ in seeds.values() if (a, t) in acc])
-                | {"arm": a, "iteration": t} for a, t in keys}  # fmt: skip
+    accuracy = {
+        f"{LABELS[a]} iter{t}" if a != "θ0" else "θ0": over_seeds(
+            [acc[(a, t)] for acc, _ in seeds.values() if (a, t) in acc]
+        )
+        | {"arm": a, "iteration": t}
+        for a, t in keys
+    }
     common = range(1, 1 + min(max(iters["spin"], default=0), max(iters["tspin"], default=0)))
-    stable = {LABELS[a]: stability(seeds, a, common) for a in ("spin", "tspin", "continued_sft")
-              if iters[a]}  # fmt: skip
+    stable = {
+        LABELS[a]: stability(seeds, a, common)
+        for a in ("spin", "tspin", "continued_sft")
+        if iters[a]
+    }
     steadier = {}
     for key in ("per_seed_abs_change", "per_seed_flipped_items_pct"):
         a = stable.get("T-SPIN", {}).get(key, [])
@@ -219,10 +247,14 @@ def analyse(runs: list[Path], resamples: int = bootstrap.RESAMPLES) -> dict:
             steadier[key.removeprefix("per_seed_")] = over_seeds(
                 [x - y for x, y in zip(a, b, strict=True)]
             )
-    return {"seeds": sorted(seeds), "run_order": list(seeds), "accuracy": accuracy, "differences": diffs,
-            "power": {name: power(d) for name, d in diffs.items() if "items" in d},
-            "stability": {"iterations": list(common), "methods": stable,
-                          "tspin_minus_spin": steadier}}  # fmt: skip
+    return {
+        "seeds": sorted(seeds),
+        "run_order": list(seeds),
+        "accuracy": accuracy,
+        "differences": diffs,
+        "power": {name: power(d) for name, d in diffs.items() if "items" in d},
+        "stability": {"iterations": list(common), "methods": stable, "tspin_minus_spin": steadier},
+    }
 
 
 def _ci(d: dict, prefix: str = "") -> str:
@@ -236,53 +268,91 @@ def _ci(d: dict, prefix: str = "") -> str:
 def render(result: dict, dyn: pd.DataFrame | None, families: pd.DataFrame | None = None) -> str:
     s = len(result["seeds"])
     lines = [f"# Tiny study: {s} seeds ({', '.join(map(str, result['seeds']))})", ""]
-    lines += ["## Power (from the measured variances, before the results)", "",
-              f"Smallest detectable paired difference at 95% confidence over S seeds: "
-              f"t(0.975, S−1) · √(σ²_train + σ²_item/N) / √S, where σ²_item is the per-item "
-              f"variance of the paired difference within one seed (N items), and σ²_train the "
-              f"rest of the variance over seeds. Target: ≤ {TARGET} points.", "",
-              "| difference | N | σ²_item/N | σ²_train | " + " | ".join(f"S={k}" for k in range(5, 11)) + " |",
-              "|---|---:|---:|---:|" + "---:|" * 6]  # fmt: skip
+    lines += [
+        "## Power (from the measured variances, before the results)",
+        "",
+        f"Smallest detectable paired difference at 95% confidence over S seeds: "
+        f"t(0.975, S−1) · √(σ²_train + σ²_item/N) / √S, where σ²_item is the per-item "
+        f"variance of the paired difference within one seed (N items), and σ²_train the "
+        f"rest of the variance over seeds. Target: ≤ {TARGET} points.",
+        "",
+        "| difference | N | σ²_item/N | σ²_train | "
+        + " | ".join(f"S={k}" for k in range(5, 11))
+        + " |",
+        "|---|---:|---:|---:|" + "---:|" * 6,
+    ]
     for name, p in result["power"].items():
         n = result["differences"][name]["items"]
         cells = " | ".join(f"{v:.2f}" for v in p["detectable"].values())
         lines.append(f"| {name} | {n} | {p['var_items']:.3f} | {p['var_training']:.3f} | {cells} |")
-    lines += ["", f"## Held-out exact match (%), mean ± sd and 95% CI over {s} seeds", "",
-              "| model | iteration | mean | sd | 95% CI |", "|---|---:|---:|---:|---|"]  # fmt: skip
+    lines += [
+        "",
+        f"## Held-out exact match (%), mean ± sd and 95% CI over {s} seeds",
+        "",
+        "| model | iteration | mean | sd | 95% CI |",
+        "|---|---:|---:|---:|---|",
+    ]
     for name, a in result["accuracy"].items():
-        lines.append(f"| {name} | {a['iteration']} | {a['mean']:.2f} | {a['sd']:.2f} | "
-                     f"[{a['ci_low']:.2f}, {a['ci_high']:.2f}] |")  # fmt: skip
+        lines.append(
+            f"| {name} | {a['iteration']} | {a['mean']:.2f} | {a['sd']:.2f} | "
+            f"[{a['ci_low']:.2f}, {a['ci_high']:.2f}] |"
+        )
     if families is not None:
-        lines += ["", "Per task family (mean over seeds):", "",
-                  families.to_markdown(index=False, floatfmt=".1f")]  # fmt: skip
-    lines += ["", "## Paired differences (points): 95% CI over seeds, and the per-item paired "
-              "bootstrap (items of all seeds pooled)", "",
-              f"| difference | over seeds | sd | per seed ({', '.join(map(str, result['run_order']))}) "
-              "| per-item bootstrap |",
-              "|---|---|---:|---|---|"]  # fmt: skip
+        lines += [
+            "",
+            "Per task family (mean over seeds):",
+            "",
+            families.to_markdown(index=False, floatfmt=".1f"),
+        ]
+    lines += [
+        "",
+        "## Paired differences (points): 95% CI over seeds, and the per-item paired "
+        "bootstrap (items of all seeds pooled)",
+        "",
+        f"| difference | over seeds | sd | per seed ({', '.join(map(str, result['run_order']))}) "
+        "| per-item bootstrap |",
+        "|---|---|---:|---|---|",
+    ]
     for name, d in result["differences"].items():
         per = ", ".join(f"{v:+.1f}" for v in d["per_seed"].values())
         boot = _ci(d, "item_") if "item_mean" in d else "—"
         lines.append(f"| {name} | {_ci(d)} | {d['sd']:.2f} | {per} | {boot} |")
     st = result["stability"]
     its = st["iterations"]
-    lines += ["", f"## Stability: change from iteration t−1 to t, t = {its[0]}–{its[-1]}" if its
-              else "## Stability", "",
-              "| method | mean abs change (points) | flipped items (%) |", "|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        f"## Stability: change from iteration t−1 to t, t = {its[0]}–{its[-1]}"
+        if its
+        else "## Stability",
+        "",
+        "| method | mean abs change (points) | flipped items (%) |",
+        "|---|---|---|",
+    ]
     for name, m in st["methods"].items():
         a = m["mean_abs_change"]
         f = m.get("flipped_items_pct")
         flip = f"{f['mean']:.2f} [{f['ci_low']:.2f}, {f['ci_high']:.2f}]" if f else "—"
-        lines.append(f"| {name} | {a['mean']:.2f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}] "
-                     f"(sd {a['sd']:.2f}) | {flip} |")  # fmt: skip
-    for key, what in (("abs_change", "mean abs change (points)"),
-                      ("flipped_items_pct", "flipped items (%)")):  # fmt: skip
+        lines.append(
+            f"| {name} | {a['mean']:.2f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}] "
+            f"(sd {a['sd']:.2f}) | {flip} |"
+        )
+    for key, what in (
+        ("abs_change", "mean abs change (points)"),
+        ("flipped_items_pct", "flipped items (%)"),
+    ):
         if key in st["tspin_minus_spin"]:
-            lines += ["", f"T-SPIN − SPIN, {what}, paired by seed: "
-                      f"{_ci(st['tspin_minus_spin'][key])} (negative: T-SPIN steadier)"]  # fmt: skip
+            lines += [
+                "",
+                f"T-SPIN − SPIN, {what}, paired by seed: "
+                f"{_ci(st['tspin_minus_spin'][key])} (negative: T-SPIN steadier)",
+            ]
     if dyn is not None:
-        lines += ["", "## Training dynamics (mean and sd over seeds)", "",
-                  dyn.to_markdown(index=False, floatfmt=".3f")]  # fmt: skip
+        lines += [
+            "",
+            "## Training dynamics (mean and sd over seeds)",
+            "",
+            dyn.to_markdown(index=False, floatfmt=".3f"),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -309,9 +379,14 @@ def plot(result: dict, path: Path) -> None:
         ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
         diffs = [(t, result["differences"].get(f"{label} iter{t} − θ0")) for t, _ in pts]
         diffs = [(t, d) for t, d in diffs if d]
-        bx.errorbar([t for t, _ in diffs], [d["mean"] for _, d in diffs],
-                    yerr=[d["mean"] - d["ci_low"] for _, d in diffs], marker="o", capsize=3,
-                    label=label)  # fmt: skip
+        bx.errorbar(
+            [t for t, _ in diffs],
+            [d["mean"] for _, d in diffs],
+            yerr=[d["mean"] - d["ci_low"] for _, d in diffs],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
         last = max(last, xs[-1])
     s = len(result["seeds"])
     for a in (ax, bx):
@@ -329,8 +404,11 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m spin.tiny.study", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m spin.tiny.study",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--output", type=Path, required=True, help="writes PREFIX.md/.json/.png")
     parser.add_argument("--resamples", type=int, default=bootstrap.RESAMPLES)

@@ -34,9 +34,12 @@ def _results(out: Path) -> list[dict]:
 
 def test_no_historical_advantage_and_reference_ablations(tmp_path):
     runs = _run(
-        "tiny-ablations.yaml", tmp_path,
-        f"arms.tspin.iterations={TWO}", f"arms.tspin_noha.iterations={TWO}", f"arms.tspin_ref.iterations={TWO}",
-    )  # fmt: skip
+        "tiny-ablations.yaml",
+        tmp_path,
+        f"arms.tspin.iterations={TWO}",
+        f"arms.tspin_noha.iterations={TWO}",
+        f"arms.tspin_ref.iterations={TWO}",
+    )
     train = {r["stage"]: r["params"] for r in runs["train"]}
     # iteration 0 is the same for all three (β = 0, y′ = y0), so it is trained once... except
     # T-SPIN_ref, whose reward differs
@@ -53,12 +56,14 @@ def test_no_historical_advantage_and_reference_ablations(tmp_path):
 
 def test_data_size_subsets_are_nested(tmp_path):
     runs = _run(
-        "tiny-datasize.yaml", tmp_path,
-        "data.num_prompts=64", "data.subset_sizes=[8, 16, 32, 64]",
+        "tiny-datasize.yaml",
+        tmp_path,
+        "data.num_prompts=64",
+        "data.subset_sizes=[8, 16, 32, 64]",
         "arms={tspin_8: {method: tspin, data_subset: 8, label: T-SPIN 8, iterations: [{}, {}]},"
         " tspin_16: {method: tspin, data_subset: 16, label: T-SPIN 16, iterations: [{}, {}]},"
         " sft_32: {method: continued_sft, data_subset: 32, iterations: [{num_train_epochs: 2}]}}",
-    )  # fmt: skip
+    )
     prep = next(p for p in (tmp_path / "stages").glob("prepare-*"))
     subsets = {
         n: {json.loads(line)["prompt"] for line in (prep / "subsets" / f"{n}.jsonl").open()}
@@ -78,10 +83,11 @@ def test_data_size_subsets_are_nested(tmp_path):
 
 def test_sensitivity_sweep_shares_iteration_zero(tmp_path):
     runs = _run(
-        "tiny-sensitivity.yaml", tmp_path,
+        "tiny-sensitivity.yaml",
+        tmp_path,
         "sweep.grid={iterations.1.alpha: [0.1, 1.0], iterations.1.beta: [0.5]}",
         f"arms.tspin.iterations={TWO}",
-    )  # fmt: skip
+    )
     train = runs["train"]
     iter1 = sorted(
         (r["params"]["training"]["alpha"], r["params"]["training"]["beta"])

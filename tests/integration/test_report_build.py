@@ -137,8 +137,16 @@ def nonblank(png: Path) -> None:
 def test_round_trip_through_the_cli(built):
     _, out = built
     comp = pd.read_csv(out / "comparison.csv")
-    assert list(comp.columns[:8]) == ["model", "benchmark", "ours", "ours_stderr", "reported", "source", "delta",
-                                      "within_tolerance"]  # fmt: skip
+    assert list(comp.columns[:8]) == [
+        "model",
+        "benchmark",
+        "ours",
+        "ours_stderr",
+        "reported",
+        "source",
+        "delta",
+        "within_tolerance",
+    ]
     assert len(comp) > 300 and (comp["delta"] == 0.0).all()
     spin1 = comp[(comp["model"] == "SPIN iter1") & (comp["benchmark"] == "gsm8k")]
     assert spin1["n_seeds"].tolist() == [2, 1]  # openllm (two seeds) and tspin-10
@@ -152,8 +160,10 @@ def test_every_figure_is_planned_and_the_drawn_ones_are_not_blank(built):
     from spin.report.build import Build
 
     stems, skipped = Build(out / "plan", results_dir=res).figure_plan()
-    assert sorted(stems) == sorted(["average_over_iterations", "data_size", "mtbench_radar", "training_dynamics"]
-                                   + [f"tasks_{k}" for k in registry.PAPER_TABLES])  # fmt: skip
+    assert sorted(stems) == sorted(
+        ["average_over_iterations", "data_size", "mtbench_radar", "training_dynamics"]
+        + [f"tasks_{k}" for k in registry.PAPER_TABLES]
+    )
     assert skipped == []
     assert sorted(p.stem for p in (out / "figures").glob("*.png")) == sorted(DRAWN)
     for stem in DRAWN:
@@ -164,8 +174,9 @@ def test_every_figure_is_planned_and_the_drawn_ones_are_not_blank(built):
 
 def test_committed_reported_only_figures_exist_and_are_not_blank():
     pngs = sorted((REPO / "reports/figures").glob("*.png"))
-    assert [p.stem for p in pngs] == sorted(["average_over_iterations", "data_size"]
-                                            + [f"tasks_{k}" for k in registry.PAPER_TABLES])  # fmt: skip
+    assert [p.stem for p in pngs] == sorted(
+        ["average_over_iterations", "data_size"] + [f"tasks_{k}" for k in registry.PAPER_TABLES]
+    )
     for png in pngs:
         nonblank(png)
         assert png.with_suffix(".svg").exists()
@@ -190,9 +201,20 @@ def test_html_renders_in_headless_chromium(built, tmp_path):
         pytest.skip("chromium not installed (apt-get install -y chromium)")
     _, out = built
     shot = tmp_path / "shot.png"
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-           "--window-size=1280,2400", f"--screenshot={shot}", (out / "index.html").as_uri()]  # fmt: skip
+    cmd = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,2400",
+        f"--screenshot={shot}",
+        (out / "index.html").as_uri(),
+    ]
     subprocess.run(cmd, capture_output=True, timeout=120, check=False)
     assert shot.exists(), "chromium wrote no screenshot"
     nonblank(shot)
@@ -206,7 +228,8 @@ def test_committed_reported_only_outputs_regenerate_byte_identically(tmp_path):
     committed = json.loads((REPO / "reports/manifest.json").read_text())
     if committed["matplotlib"] != matplotlib.__version__:
         pytest.skip(
-            f"reports/ drawn with matplotlib {committed['matplotlib']}, not {matplotlib.__version__}"
+            f"reports/ drawn with matplotlib {committed['matplotlib']}, "
+            f"not {matplotlib.__version__}"
         )
     out = tmp_path / "reports"
     assert (
@@ -251,8 +274,19 @@ def test_compare_places_a_new_method_with_paired_cis(built, tmp_path):
     }
     (tmp_path / "new.json").write_text(json.dumps(new))
     out = tmp_path / "cmp"
-    args = ["compare", "--results", str(tmp_path / "new.json"), "--results-dir", str(res),
-            "--against", "spin-table2", "--output-dir", str(out), "--resamples", "2000"]  # fmt: skip
+    args = [
+        "compare",
+        "--results",
+        str(tmp_path / "new.json"),
+        "--results-dir",
+        str(res),
+        "--against",
+        "spin-table2",
+        "--output-dir",
+        str(out),
+        "--resamples",
+        "2000",
+    ]
     assert cli.main(args) == 0
     boot = pd.read_csv(out / "compare_spin-table2_bootstrap.csv")
     row = boot[(boot["ours"] == "SPIN iter1") & (boot["task"] == "gsm8k")].iloc[0]
@@ -281,7 +315,12 @@ def test_errors_name_the_file_and_field(tmp_path, capsys):
 
 @pytest.mark.parametrize("verb", ["report", "compare"])
 def test_help_runs_as_a_module(verb):
-    proc = subprocess.run([sys.executable, "-m", "spin.cli", verb, "--help"], capture_output=True, text=True,
-                          timeout=120, cwd=REPO)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "spin.cli", verb, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"spin {verb} --" in proc.stdout and "example:" in proc.stdout

@@ -24,13 +24,25 @@ def _run(root: Path, seed: int, models: dict[tuple[str, int | None], dict]) -> P
     res = root / f"seed{seed}" / "results"
     (res / "samples").mkdir(parents=True)
     for i, ((arm, it), scores) in enumerate(models.items()):
-        tasks = {t: {"metric": "exact_match", "value": 100 * float(np.mean(s)), "n": len(s)}
-                 for t, s in scores.items()}  # fmt: skip
-        model = {"name": f"{arm} {it}", "method": arm, "iteration": it, "seed": seed,
-                 **({} if arm == "θ0" else {"arm": arm})}  # fmt: skip
-        payload = {"schema": "spin-results/1", "model": model, "suite": "tiny", "tasks": tasks,
-                   "average": float(np.mean([v["value"] for v in tasks.values()])),
-                   "provenance": {"samples_file": f"samples/{i}.jsonl"}}  # fmt: skip
+        tasks = {
+            t: {"metric": "exact_match", "value": 100 * float(np.mean(s)), "n": len(s)}
+            for t, s in scores.items()
+        }
+        model = {
+            "name": f"{arm} {it}",
+            "method": arm,
+            "iteration": it,
+            "seed": seed,
+            **({} if arm == "θ0" else {"arm": arm}),
+        }
+        payload = {
+            "schema": "spin-results/1",
+            "model": model,
+            "suite": "tiny",
+            "tasks": tasks,
+            "average": float(np.mean([v["value"] for v in tasks.values()])),
+            "provenance": {"samples_file": f"samples/{i}.jsonl"},
+        }
         (res / f"{i}.json").write_text(json.dumps(payload))
         with (res / "samples" / f"{i}.jsonl").open("w") as f:
             for task, s in scores.items():
@@ -100,11 +112,23 @@ def test_stability_and_report_files(runs, tmp_path):
 
 
 def test_dynamics_mean_over_the_seeds_that_logged_them(runs):
-    split = {"n": 4, "mismatch_share": 0.5, "logp_real": -8.0, "logp_generated": -6.0,
-             "logp_per_token_real": -2.0, "logp_per_token_generated": -1.5, "logp_proto": None}  # fmt: skip
+    split = {
+        "n": 4,
+        "mismatch_share": 0.5,
+        "logp_real": -8.0,
+        "logp_generated": -6.0,
+        "logp_per_token_real": -2.0,
+        "logp_per_token_generated": -1.5,
+        "logp_proto": None,
+    }
     for run, shift in zip(runs[:2], (0.0, 2.0), strict=True):
-        d = {"arm": "spin", "iteration": 0, "seed": run.name, "method": "spin",
-             "splits": {"train": {**split, "logp_real": -8.0 + shift}}}  # fmt: skip
+        d = {
+            "arm": "spin",
+            "iteration": 0,
+            "seed": run.name,
+            "method": "spin",
+            "splits": {"train": {**split, "logp_real": -8.0 + shift}},
+        }
         (run / "results" / "dynamics").mkdir()
         (run / "results" / "dynamics" / "spin-iter0.json").write_text(json.dumps(d))
     dyn = study.dynamics_frame(runs).iloc[0]
