@@ -17,7 +17,7 @@ import pytest
 
 from spin.cli import main as spin
 from spin.config import _read_yaml, load_experiment
-from spin.micro import ACCELERATE_CONFIG, MAX_LENGTH, build_assets
+from spin.micro import MAX_LENGTH, build_assets, micro_launch_config
 
 ROOT = Path(__file__).resolve().parents[2]
 # tiny-study.yaml starts from the θ0 that tiny-study-theta0.yaml trains (a run folder, which
@@ -72,8 +72,14 @@ def test_recipe_runs_at_micro_size(recipe, micro_assets, tmp_path):
     assert trains, "every recipe trains"
     for r, stage_dir in trains:
         cfg = r["params"].get("training") or r["params"]["sft"]
-        if cfg["launcher"] == "accelerate":  # the 7B recipes: two CPU processes
-            assert cfg["accelerate_config"] == ACCELERATE_CONFIG
+        if cfg["launcher"] == "accelerate":  # the 7B recipes: ZeRO-3 -> FSDP2 on 2 CPUs
+            block = getattr(real, "training" if r["kind"] == "train" else "sft")
+            assert cfg["accelerate_config"] == micro_launch_config(block.accelerate_config)
+            sharding = json.loads((stage_dir / "train_result.json").read_text())["sharding"]
+            assert sharding["num_processes"] == 2
+            if "fsdp2" in cfg["accelerate_config"]:  # sharded for real, not DDP
+                assert sharding["distributed_type"] == "FSDP" and sharding["fsdp2"]
+                assert sharding["dtensor_params"] == sharding["params"] > 0
         if r["kind"] == "train" and real.model.name_or_path != "tiny":
             assert cfg["max_length"] == MAX_LENGTH
             if cfg["layout"] == "clean":  # prompts over max_prompt_length cut when rendered
