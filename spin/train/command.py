@@ -51,6 +51,9 @@ def run_training(
     method: str, model: str, data: str | Path, output_dir: str | Path, cfg, *, seed: int, dtype: str
 ) -> dict:
     """Dispatch to the trainer for `method`; returns the trainer's result (log history)."""
+    from spin.train import cpu_fsdp
+
+    cpu_fsdp.enable()  # an FSDP launch on CPU processes shards as on GPUs (see cpu_fsdp)
     if not Path(model).exists():
         from spin.errors import SpinError
 

@@ -60,6 +60,9 @@ def test_spin_train_two_cpu_processes(tiny_model_dir, tiny_items, tmp_path):
     # 32 pairs / (4 per process x 2 processes) = 4 optimizer steps: both ranks shared the data
     assert len(steps) == 4
     assert (tmp_path / "out" / "model" / "model.safetensors").exists()
+    # data parallel: whole parameters on each rank
+    assert result["sharding"]["distributed_type"] == "MULTI_CPU"
+    assert not result["sharding"]["fsdp2"] and result["sharding"]["dtensor_params"] == 0
     assert not list((tmp_path / "out" / "checkpoints").glob("checkpoint-*"))
 
 
@@ -101,18 +104,32 @@ def test_tspin_ref_two_process_fsdp2(tiny_model_dir, tiny_items, tmp_path):
         cfg,
         0,
         "float32",
-        ROOT / "replication/accelerate/fsdp2-8gpu.yaml",
+        ROOT / "replication/accelerate/fsdp2-cpu-2proc.yaml",
     )
     at = cmd.index("--config_file") + 2
-    cmd[at:at] = ["--num_processes", "2", "--mixed_precision", "no"]
+    cmd[at:at] = ["--mixed_precision", "no"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-4000:]
-    steps = [
-        h
-        for h in json.loads((tmp_path / "out" / "train_result.json").read_text())["log_history"]
-        if "loss" in h
-    ]
+    result = json.loads((tmp_path / "out" / "train_result.json").read_text())
+    # really FSDP2, not a data-parallel fallback: every parameter a sharded DTensor
+    sharding = result["sharding"]
+    assert sharding["distributed_type"] == "FSDP" and sharding["num_processes"] == 2
+    assert sharding["fsdp2"] and sharding["dtensor_params"] == sharding["params"] > 0
+    steps = [h for h in result["log_history"] if "loss" in h]
     assert len(steps) == 2  # 16 triplets / (4 per process x 2 processes)
     for role in ("real", "generated", "proto"):
         assert abs(steps[0][f"rewards/{role}"]) < 1e-4
     assert (tmp_path / "out" / "checkpoints" / "reference_logps.pt").exists()
+    assert (tmp_path / "out" / "model" / "model.safetensors").exists()  # FULL_STATE_DICT
+
+
+def test_the_cpu_fsdp2_config_is_the_gpu_one_on_two_processes():
+    import yaml
+
+    cpu, gpu = (
+        yaml.safe_load((ROOT / "replication/accelerate" / name).read_text())
+        for name in ("fsdp2-cpu-2proc.yaml", "fsdp2-8gpu.yaml")
+    )
+    assert cpu.pop("num_processes") == 2
+    gpu.pop("num_processes")
+    assert cpu == gpu

@@ -10,7 +10,14 @@ import pytest
 
 from spin.config import load_experiment
 from spin.errors import ConfigError, DataError
-from spin.micro import ACCELERATE_CONFIG, MAX_LENGTH, NUM_PROMPTS, micro_overrides
+from spin.micro import (
+    ACCELERATE_CONFIG,
+    MAX_LENGTH,
+    NUM_PROMPTS,
+    SHARDED_CONFIG,
+    micro_launch_config,
+    micro_overrides,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REPL = ROOT / "replication"
@@ -29,13 +36,24 @@ def test_micro_keeps_everything_but_sizes(tmp_path):
     assert (micro.data.num_prompts, micro.training.max_length) == (NUM_PROMPTS, MAX_LENGTH)
     # max_prompt_length keeps the recipe's share of max_length (512 of 1024)
     assert micro.training.max_prompt_length == MAX_LENGTH // 2
-    assert micro.training.accelerate_config == ACCELERATE_CONFIG
+    # ZeRO-3 (zero3-8gpu.yaml) trains as FSDP2 on two CPU processes
+    assert micro.training.accelerate_config == SHARDED_CONFIG
     same = ("dtype", "revision", "from_sft")
     assert [getattr(micro.model, k) for k in same] == [getattr(real.model, k) for k in same]
     assert micro.generation.prompt_format == real.generation.prompt_format
     assert micro.training.launcher == real.training.launcher == "accelerate"
     assert micro.arms["spin"].iterations == real.arms["spin"].iterations
     assert micro.eval.suites == []
+
+
+def test_micro_launch_config_shards_what_the_recipe_shards():
+    cfgs = REPL / "accelerate"
+    assert micro_launch_config("replication/accelerate/zero3-8gpu.yaml") == SHARDED_CONFIG
+    assert micro_launch_config(str(cfgs / "multinode-zero3.yaml")) == SHARDED_CONFIG
+    assert micro_launch_config(str(cfgs / "fsdp2-8gpu.yaml")) == SHARDED_CONFIG
+    assert micro_launch_config(str(cfgs / "single-gpu.yaml")) == ACCELERATE_CONFIG
+    with pytest.raises(ConfigError, match="accelerate_config: cannot read nope.yaml"):
+        micro_launch_config("nope.yaml")
 
 
 def test_micro_scales_nested_subsets_and_keeps_them_distinct(tmp_path):
