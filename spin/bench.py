@@ -4,8 +4,9 @@ Generation: the vLLM backend against HF `generate` with batch 8 and greedy decod
 official generate.py path), on the same prompts, with vLLM's engine start-up reported
 apart. Training: our SPIN run (reference log-probs from one pass before training, the pass
 counted) against the same run with a resident reference model (how the official trainer
-runs), per step and end to end at 1 and 2 epochs, checking that both give the same losses; and the T-SPIN step (three sequences, no reference) against SPIN's,
-with β > 0 and with β = 0 (two sequences).
+runs), per step and end to end at 1 and 2 epochs, checking that both give the same
+losses; and the T-SPIN step (three sequences, no reference) against SPIN's, with β > 0
+and with β = 0 (two sequences).
 """
 
 from __future__ import annotations
@@ -246,29 +247,40 @@ def main(args) -> int:
     }
     g, t = results["generation"], results["training"]
     print(
-        f"\n== generation (tiny Mistral, greedy, {g['prompts']} prompts x {g['new_tokens']} new tokens)"
+        f"\n== generation (tiny Mistral, greedy, {g['prompts']} prompts x "
+        f"{g['new_tokens']} new tokens)"
     )
     print(f"HF generate, batch 8 (official path): {g['hf_batch8_tokens_per_s']:10.0f} tokens/s")
     if "vllm_tokens_per_s" in g:
         print(
-            f"vLLM backend:                         {g['vllm_tokens_per_s']:10.0f} tokens/s  ({g['vllm_speedup']:.2f}x; engine start-up {g['vllm_startup_s']:.1f} s, not included)"
+            f"vLLM backend:                         {g['vllm_tokens_per_s']:10.0f} tokens/s  "
+            f"({g['vllm_speedup']:.2f}x; engine start-up {g['vllm_startup_s']:.1f} s, not included)"
         )
     print(
-        f"\n== SPIN training step ({t['examples']} pairs of ~50-token responses, batch 8, Mistral {args.train_hidden} wide x {args.train_layers} layers)"
+        f"\n== SPIN training step ({t['examples']} pairs of ~50-token responses, batch 8, "
+        f"Mistral {args.train_hidden} wide x {args.train_layers} layers)"
     )
     for name in ("resident_reference", "precomputed_reference"):
         r = t[name]
         print(
-            f"{name:22}: {r['examples_per_s']:7.1f} examples/s in steps; set-up {r['setup_s']:.1f} s; end to end {r['end_to_end_1_epoch_s']:.1f} s at 1 epoch, {r['end_to_end_2_epoch_s']:.1f} s at 2"
+            f"{name:22}: {r['examples_per_s']:7.1f} examples/s in steps; "
+            f"set-up {r['setup_s']:.1f} s; end to end {r['end_to_end_1_epoch_s']:.1f} s "
+            f"at 1 epoch, {r['end_to_end_2_epoch_s']:.1f} s at 2"
         )
     print(
-        f"precomputed vs resident reference: {t['spin_step_speedup']:.2f}x per step, end to end {t['spin_end_to_end_speedup_1_epoch']:.2f}x at 1 epoch and {t['spin_end_to_end_speedup_2_epoch']:.2f}x at 2 (target >= 1.25x); max |loss difference| {t['max_loss_difference']:.2e}"
+        f"precomputed vs resident reference: {t['spin_step_speedup']:.2f}x per step, "
+        f"end to end {t['spin_end_to_end_speedup_1_epoch']:.2f}x at 1 epoch and "
+        f"{t['spin_end_to_end_speedup_2_epoch']:.2f}x at 2 (target >= 1.25x); "
+        f"max |loss difference| {t['max_loss_difference']:.2e}"
     )
     print(
-        f"T-SPIN step: {t['tspin']['examples_per_s']:.1f} examples/s; time per example {t['tspin_time_per_example_vs_spin']:.2f}x SPIN's (target <= 1.6x)"
+        f"T-SPIN step: {t['tspin']['examples_per_s']:.1f} examples/s; time per example "
+        f"{t['tspin_time_per_example_vs_spin']:.2f}x SPIN's (target <= 1.6x)"
     )
     print(
-        f"T-SPIN step with beta = 0 (y0 not run): {t['tspin_beta0']['examples_per_s']:.1f} examples/s; time per example {t['tspin_beta0_time_per_example_vs_spin']:.2f}x SPIN's (target <= 1.05x)"
+        f"T-SPIN step with beta = 0 (y0 not run): {t['tspin_beta0']['examples_per_s']:.1f} "
+        f"examples/s; time per example {t['tspin_beta0_time_per_example_vs_spin']:.2f}x SPIN's "
+        "(target <= 1.05x)"
     )
     if args.output:
         from spin.io import write_json

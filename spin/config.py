@@ -2,7 +2,8 @@
 
 Every YAML key is documented here, where its field is declared (the one place to look it up;
 replication/README.md points here). `base: other.yaml` inherits another file's settings.
-Loading validates types and values; an unknown key is an error that names the key, where it was, and the nearest valid key.
+Loading validates types and values; an unknown key is an error that names the key, where it
+was, and the nearest valid key.
 `--set a.b.c=value` overrides use the same dotted paths as the YAML.
 """
 

@@ -129,9 +129,14 @@ class Strategy:
         return self.kind in ("zero3", "fsdp")
 
     def describe(self) -> str:
-        off = [n for n, on in (("optimizer", self.offload_optimizer), ("params", self.offload_params)) if on]  # fmt: skip
+        off = [
+            n
+            for n, on in (("optimizer", self.offload_optimizer), ("params", self.offload_params))
+            if on
+        ]
         extra = f", offload {'+'.join(off)} to CPU" if off else ""
-        return f"{self.kind} over {self.world_size} GPU(s), mixed precision {self.mixed_precision}{extra}"
+        precision = f"mixed precision {self.mixed_precision}"
+        return f"{self.kind} over {self.world_size} GPU(s), {precision}{extra}"
 
 
 def strategy_from_accelerate(config: dict, n_gpus: int) -> Strategy:
@@ -143,10 +148,12 @@ def strategy_from_accelerate(config: dict, n_gpus: int) -> Strategy:
         if int(ds.get("zero_stage", 0)) != 3:
             raise ValueError(f"only ZeRO stage 3 is modelled, got {ds.get('zero_stage')}")
         return Strategy(
-            "zero3", n_gpus, mp,
+            "zero3",
+            n_gpus,
+            mp,
             offload_optimizer=ds.get("offload_optimizer_device", "none") not in ("none", None),
             offload_params=ds.get("offload_param_device", "none") not in ("none", None),
-        )  # fmt: skip
+        )
     if kind == "FSDP":
         fsdp = config.get("fsdp_config") or {}
         return Strategy("fsdp", n_gpus, mp, offload_params=bool(fsdp.get("fsdp_offload_params")))
@@ -211,9 +218,14 @@ def training_activations(arch: Architecture, shape: TrainingShape, e: int) -> di
 
 
 def training_memory(
-    arch: Architecture, shape: TrainingShape, strategy: Strategy, capacity: float,
-    *, n_params: float | None = None, reserve: float = CUDA_RESERVE,
-) -> Estimate:  # fmt: skip
+    arch: Architecture,
+    shape: TrainingShape,
+    strategy: Strategy,
+    capacity: float,
+    *,
+    n_params: float | None = None,
+    reserve: float = CUDA_RESERVE,
+) -> Estimate:
     """Peak bytes per GPU of one training stage (the module docstring's formula)."""
     p = float(n_params or arch.n_params)
     w = strategy.world_size if strategy.sharded else 1
@@ -222,7 +234,9 @@ def training_memory(
     try:
         k = OPTIMIZER_STATES[shape.optimizer]
     except KeyError:
-        raise ValueError(f"unknown optimizer {shape.optimizer!r}; known: {sorted(OPTIMIZER_STATES)}") from None  # fmt: skip
+        raise ValueError(
+            f"unknown optimizer {shape.optimizer!r}; known: {sorted(OPTIMIZER_STATES)}"
+        ) from None
     c: dict[str, float] = {}
     if strategy.kind == "zero3":
         # bf16: DeepSpeed casts the model to bf16 and keeps an fp32 master for the optimizer
@@ -245,7 +259,9 @@ def training_memory(
         if e < master:
             c["bf16 weight copies (autocast)"] = e * p
     if strategy.sharded:
-        c["gathered parameters"] = e * max(2 * arch.layer_params, arch.vocab_size * arch.hidden_size)  # fmt: skip
+        c["gathered parameters"] = e * max(
+            2 * arch.layer_params, arch.vocab_size * arch.hidden_size
+        )
     c.update(training_activations(arch, shape, e))
     c["CUDA context and reserve"] = reserve
     return Estimate(
@@ -261,10 +277,19 @@ def host_per_rank(p: float, b: int, strategy: Strategy) -> float:
 
 
 def generation_memory(
-    arch: Architecture, *, backend: str, batch_size: int, prompt_tokens: int, new_tokens: int,
-    dtype: str, capacity: float, gpu_memory_utilization: float = 0.9,
-    tensor_parallel_size: int = 1, n_params: float | None = None, reserve: float = CUDA_RESERVE,
-) -> Estimate:  # fmt: skip
+    arch: Architecture,
+    *,
+    backend: str,
+    batch_size: int,
+    prompt_tokens: int,
+    new_tokens: int,
+    dtype: str,
+    capacity: float,
+    gpu_memory_utilization: float = 0.9,
+    tensor_parallel_size: int = 1,
+    n_params: float | None = None,
+    reserve: float = CUDA_RESERVE,
+) -> Estimate:
     """Peak bytes per GPU of one generation process (HF generate or one vLLM engine)."""
     p = float(n_params or arch.n_params) / tensor_parallel_size
     b = DTYPE_BYTES[dtype]
@@ -275,7 +300,9 @@ def generation_memory(
     if backend == "vllm":
         # vLLM's profiling pass: one batch of max_num_batched_tokens (8192 by default)
         # through one layer's MLP, plus the logits of max_num_seqs (256) sequences.
-        c["activations (profiling pass)"] = 8192 * b * (arch.hidden_size + 2 * arch.intermediate_size) + 256 * arch.vocab_size * 4  # fmt: skip
+        c["activations (profiling pass)"] = (
+            8192 * b * (arch.hidden_size + 2 * arch.intermediate_size) + 256 * arch.vocab_size * 4
+        )
         budget = gpu_memory_utilization * capacity
         kv = budget - c["weights"] - c["activations (profiling pass)"]
         c["KV cache"] = max(kv, 0.0)
@@ -289,20 +316,28 @@ def generation_memory(
         if kv < kv_per_token * seq:
             est.components["KV cache"] = kv_per_token * seq  # one sequence must fit
         if budget + reserve > capacity:
-            notes.append(f"gpu_memory_utilization {gpu_memory_utilization} leaves less than the reserve")  # fmt: skip
+            notes.append(
+                f"gpu_memory_utilization {gpu_memory_utilization} leaves less than the reserve"
+            )
         est.notes = notes
         return est
     c["KV cache"] = batch_size * seq * kv_per_token
     c["logits"] = batch_size * arch.vocab_size * 4 * 2  # one step's logits and their softmax
-    c["activations"] = batch_size * prompt_tokens * b * (arch.hidden_size + 2 * arch.intermediate_size)  # fmt: skip
+    c["activations"] = (
+        batch_size * prompt_tokens * b * (arch.hidden_size + 2 * arch.intermediate_size)
+    )
     c["CUDA context and reserve"] = reserve
     return Estimate(c, capacity, notes=notes)
 
 
 def smallest_fix(
-    arch: Architecture, shape: TrainingShape, strategy: Strategy, capacity: float,
-    *, n_params: float | None = None,
-) -> tuple[str, Estimate] | None:  # fmt: skip
+    arch: Architecture,
+    shape: TrainingShape,
+    strategy: Strategy,
+    capacity: float,
+    *,
+    n_params: float | None = None,
+) -> tuple[str, Estimate] | None:
     """The first change, in order of cost, that makes a training stage fit: gradient
     checkpointing; then a smaller per-device batch with more accumulation (same global
     batch); then ZeRO-3 instead of an unsharded strategy; then ZeRO-3 offload of the
@@ -315,25 +350,37 @@ def smallest_fix(
     shapes: list[tuple[str, TrainingShape]] = []
     gc = replace(shape, gradient_checkpointing=True)
     if not shape.gradient_checkpointing:
-        shapes.append(("turn on gradient checkpointing (training.gradient_checkpointing=true)", gc))  # fmt: skip
+        shapes.append(("turn on gradient checkpointing (training.gradient_checkpointing=true)", gc))
     else:
         shapes.append(("", gc))
     batch, acc = shape.per_device_batch, shape.gradient_accumulation
     while batch > 1:
         batch, acc = batch // 2, acc * 2
-        shapes.append((
-            f"gradient checkpointing, per_device_train_batch_size={batch} and "
-            f"gradient_accumulation_steps={acc} (same global batch)",
-            replace(gc, per_device_batch=batch, gradient_accumulation=acc),
-        ))  # fmt: skip
-    z3 = strategy if strategy.kind == "zero3" else Strategy("zero3", strategy.world_size, strategy.mixed_precision)  # fmt: skip
+        shapes.append(
+            (
+                f"gradient checkpointing, per_device_train_batch_size={batch} and "
+                f"gradient_accumulation_steps={acc} (same global batch)",
+                replace(gc, per_device_batch=batch, gradient_accumulation=acc),
+            )
+        )
+    z3 = (
+        strategy
+        if strategy.kind == "zero3"
+        else Strategy("zero3", strategy.world_size, strategy.mixed_precision)
+    )
     strategies = [("", strategy)]
     if not strategy.sharded and strategy.world_size > 1:
         strategies.append(("shard with ZeRO-3 (replication/accelerate/zero3-8gpu.yaml)", z3))
     strategies += [
-        ("ZeRO-3 with the optimizer offloaded to CPU (offload_optimizer_device: cpu)", replace(z3, offload_optimizer=True)),
-        ("ZeRO-3 with optimizer and parameters offloaded to CPU (offload_param_device: cpu)", replace(z3, offload_optimizer=True, offload_params=True)),
-    ]  # fmt: skip
+        (
+            "ZeRO-3 with the optimizer offloaded to CPU (offload_optimizer_device: cpu)",
+            replace(z3, offload_optimizer=True),
+        ),
+        (
+            "ZeRO-3 with optimizer and parameters offloaded to CPU (offload_param_device: cpu)",
+            replace(z3, offload_optimizer=True, offload_params=True),
+        ),
+    ]
     # cheapest first: a new strategy costs more than a smaller batch
     candidates = [
         ("; ".join(x for x in (s_label, b_label) if x), s, st)

@@ -211,6 +211,7 @@ def _write_model(out: Path, tokenizer, seed: int) -> None:
     tokenizer.save_pretrained(out)
 
 
+# The word list stays a block, not one word per line:
 # fmt: off
 WORDS = [
     "the", "model", "data", "train", "prompt", "answer", "token", "layer", "self", "play",
@@ -238,17 +239,24 @@ def _write_data(out: Path, rng: random.Random) -> None:
         reply = _text(rng, r)
         if i % 7 == 3:  # the official clean-up strips "</s>" from text: keep one in the data
             reply = reply[:-1] + " </s> inside a reply."
-        return [{"role": "user", "content": _text(rng, p)},
-                {"role": "assistant", "content": reply},
-                {"role": "user", "content": _text(rng, 8)},
-                {"role": "assistant", "content": _text(rng, 10)}]  # fmt: skip
+        return [
+            {"role": "user", "content": _text(rng, p)},
+            {"role": "assistant", "content": reply},
+            {"role": "user", "content": _text(rng, 8)},
+            {"role": "assistant", "content": _text(rng, 10)},
+        ]
 
     for split, n in (("train_sft", 2 * NUM_PROMPTS), ("test_sft", 2 * NUM_EVAL)):
         rows = []
         for i in range(n):
             messages = conversation(i)
-            rows.append({"prompt": messages[0]["content"], "prompt_id": f"{split}-{i}",
-                         "messages": messages})  # fmt: skip
+            rows.append(
+                {
+                    "prompt": messages[0]["content"],
+                    "prompt_id": f"{split}-{i}",
+                    "messages": messages,
+                }
+            )
         write_jsonl(out / "ultrachat_200k" / f"{split}.jsonl", rows)
     for t in range(SPIN_ITERATIONS):
         for split, n in (("train", NUM_PROMPTS), ("test", NUM_EVAL)):

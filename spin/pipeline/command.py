@@ -20,7 +20,10 @@ def add_experiment_file_arguments(p) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config field, e.g. training.learning_rate=1e-6 or arms.spin.iterations.0.beta=0.2",
+        help=(
+            "override a config field, e.g. training.learning_rate=1e-6 "
+            "or arms.spin.iterations.0.beta=0.2"
+        ),
     )
 
 

@@ -27,10 +27,14 @@ def architecture_for(model) -> Architecture | None:
     settings, a local checkpoint's config.json, or a known Hub model."""
     if model.name_or_path == "tiny":
         return Architecture(
-            model.hidden_size, model.num_hidden_layers, model.num_attention_heads,
-            model.num_attention_heads, 2 * model.hidden_size, model.vocab_size,
+            model.hidden_size,
+            model.num_hidden_layers,
+            model.num_attention_heads,
+            model.num_attention_heads,
+            2 * model.hidden_size,
+            model.vocab_size,
             tie_embeddings=True,
-        )  # fmt: skip
+        )
     config = Path(model.name_or_path).expanduser() / "config.json"
     if config.exists():
         return Architecture.from_hf_config(json.loads(config.read_text()))
@@ -70,29 +74,39 @@ def stage_memory(stage, exp, arch: Architecture, capacity: float, n_gpus: int):
         strategy = strategy_for(cfg, n_gpus, p["dtype"])
         est = training_memory(arch, shape, strategy, capacity, n_params=n_params)
         other = training_memory(
-            arch, replace(shape, gradient_checkpointing=not shape.gradient_checkpointing),
-            strategy, capacity, n_params=n_params,
-        )  # fmt: skip
+            arch,
+            replace(shape, gradient_checkpointing=not shape.gradient_checkpointing),
+            strategy,
+            capacity,
+            n_params=n_params,
+        )
         est.notes.append(
             f"with gradient checkpointing {'off' if shape.gradient_checkpointing else 'on'}: "
             f"activations {other.components['activations'] / GIB:.1f} GiB, peak "
             f"{other.total / GIB:.1f} GiB ({'fits' if other.fits else 'does not fit'})"
         )
+        checkpointing = "on" if shape.gradient_checkpointing else "off"
         what = (
             f"training: {strategy.describe()}; batch {shape.per_device_batch} x "
             f"{shape.sequences_per_example} sequences x {shape.max_length} tokens, "
-            f"{cfg['optimizer']}, gradient checkpointing {'on' if shape.gradient_checkpointing else 'off'}"
+            f"{cfg['optimizer']}, gradient checkpointing {checkpointing}"
         )
         fix = None if est.fits else smallest_fix(arch, shape, strategy, capacity, n_params=n_params)
         return what, est, fix
     if stage.kind == "generate":
         g = p["generation"]
         est = generation_memory(
-            arch, backend=g["backend"], batch_size=g["batch_size"],
-            prompt_tokens=exp.training.max_prompt_length, new_tokens=g["max_new_tokens"],
-            dtype=p["dtype"], capacity=capacity, gpu_memory_utilization=g["gpu_memory_utilization"],
-            tensor_parallel_size=g["tensor_parallel_size"], n_params=n_params,
-        )  # fmt: skip
+            arch,
+            backend=g["backend"],
+            batch_size=g["batch_size"],
+            prompt_tokens=exp.training.max_prompt_length,
+            new_tokens=g["max_new_tokens"],
+            dtype=p["dtype"],
+            capacity=capacity,
+            gpu_memory_utilization=g["gpu_memory_utilization"],
+            tensor_parallel_size=g["tensor_parallel_size"],
+            n_params=n_params,
+        )
         processes = max(1, n_gpus // g["tensor_parallel_size"])
         what = (
             f"generation: {g['backend']}, {processes} process(es), batch {g['batch_size']}, "

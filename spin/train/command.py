@@ -12,7 +12,8 @@ from spin.method import TRAINERS
 HELP = "Train one stage (SFT, SPIN, T-SPIN) on a prepared dataset; runs under accelerate."
 EXAMPLE = (
     "accelerate launch --config_file replication/accelerate/cpu-2proc.yaml -m spin.cli train "
-    "--method spin --model runs/tiny/seed42/stages/sft-.../model --data DATASET_DIR --output-dir OUT"
+    "--method spin --model runs/tiny/seed42/stages/sft-.../model --data DATASET_DIR "
+    "--output-dir OUT"
 )
 # One trainer per spin.method record (tspin_noha trains with tspin at β = 0).
 METHODS = TRAINERS

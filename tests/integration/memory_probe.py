@@ -28,11 +28,15 @@ def main(spec: dict) -> dict:
     b, seqs, length = spec["batch"], spec["sequences"], spec["max_length"]
     ids = torch.randint(0, spec["vocab_size"], (b * seqs, length))
     config = MistralConfig(
-        hidden_size=spec["hidden_size"], num_hidden_layers=spec["num_layers"],
-        num_attention_heads=spec["num_heads"], num_key_value_heads=spec["num_kv_heads"],
-        intermediate_size=spec["intermediate_size"], vocab_size=spec["vocab_size"],
-        attn_implementation="sdpa", tie_word_embeddings=False,
-    )  # fmt: skip
+        hidden_size=spec["hidden_size"],
+        num_hidden_layers=spec["num_layers"],
+        num_attention_heads=spec["num_heads"],
+        num_key_value_heads=spec["num_kv_heads"],
+        intermediate_size=spec["intermediate_size"],
+        vocab_size=spec["vocab_size"],
+        attn_implementation="sdpa",
+        tie_word_embeddings=False,
+    )
     before = rss()
     model = MistralForCausalLM(config).train()
     if spec["gradient_checkpointing"]:

@@ -49,8 +49,13 @@ def test_weights_load_after_the_training_arguments(
     cfg = SFTConfig() if method == "sft" else TrainingConfig()
     with pytest.raises(Loaded):
         run_training(
-            method, str(tiny_model_dir), tmp_path / "data", tmp_path / "out", cfg, seed=0,
+            method,
+            str(tiny_model_dir),
+            tmp_path / "data",
+            tmp_path / "out",
+            cfg,
+            seed=0,
             dtype="bfloat16",
-        )  # fmt: skip
+        )
     assert [kind for kind, _ in events] == ["args", "load"]
     assert events[1][1] is True

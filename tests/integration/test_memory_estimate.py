@@ -33,17 +33,25 @@ TOLERANCE = 0.15
 )
 def test_estimate_matches_the_measured_cpu_peak(arch, batch, length, checkpointing):
     spec = {
-        "hidden_size": arch.hidden_size, "num_layers": arch.num_layers,
-        "num_heads": arch.num_heads, "num_kv_heads": arch.num_kv_heads,
-        "intermediate_size": arch.intermediate_size, "vocab_size": arch.vocab_size,
-        "batch": batch, "sequences": 2, "max_length": length,
+        "hidden_size": arch.hidden_size,
+        "num_layers": arch.num_layers,
+        "num_heads": arch.num_heads,
+        "num_kv_heads": arch.num_kv_heads,
+        "intermediate_size": arch.intermediate_size,
+        "vocab_size": arch.vocab_size,
+        "batch": batch,
+        "sequences": 2,
+        "max_length": length,
         "gradient_checkpointing": checkpointing,
-    }  # fmt: skip
+    }
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1"}
     res = subprocess.run(
-        [sys.executable, str(PROBE), json.dumps(spec)], capture_output=True, text=True, env=env,
+        [sys.executable, str(PROBE), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=600,
-    )  # fmt: skip
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     measured = json.loads(res.stdout.strip().splitlines()[-1])
     assert measured["n_params"] == arch.n_params

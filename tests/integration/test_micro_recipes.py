@@ -25,15 +25,25 @@ ROOT = Path(__file__).resolve().parents[2]
 # --micro has no stand-in for); that file is tested here, and the study's stages are the tiny
 # preset's, which runs below.
 RECIPES = [p for p in sorted((ROOT / "replication").glob("*.yaml")) if p.name != "tiny-study.yaml"]
-TWO_ITERATIONS = {"spin-zephyr-7b.yaml", "tspin-zephyr-7b.yaml", "tspin-sensitivity-zephyr-7b.yaml",
-                  "tiny-sensitivity.yaml"}  # fmt: skip
+TWO_ITERATIONS = {
+    "spin-zephyr-7b.yaml",
+    "tspin-zephyr-7b.yaml",
+    "tspin-sensitivity-zephyr-7b.yaml",
+    "tiny-sensitivity.yaml",
+}
 pytestmark = pytest.mark.slow
 # The CI subset: one recipe per distinct code path (SFT in the official layout, SPIN with its
 # iteration-1 mixing, T-SPIN, T-SPIN_ref, base Mistral's template fallback, the tiny preset;
 # every 7B one trains under the FSDP2 launch). The others run the same paths with other
 # numbers; `SPIN_MICRO_ALL=1 pytest tests/integration/test_micro_recipes.py` runs all of them.
-CI_SUBSET = {"sft-zephyr-7b.yaml", "spin-zephyr-7b.yaml", "tspin-zephyr-7b.yaml",
-             "tspin-ref-zephyr-7b.yaml", "tspin-mistral-7b.yaml", "tiny.yaml"}  # fmt: skip
+CI_SUBSET = {
+    "sft-zephyr-7b.yaml",
+    "spin-zephyr-7b.yaml",
+    "tspin-zephyr-7b.yaml",
+    "tspin-ref-zephyr-7b.yaml",
+    "tspin-mistral-7b.yaml",
+    "tiny.yaml",
+}
 ALL = os.environ.get("SPIN_MICRO_ALL") == "1"
 
 
@@ -68,8 +78,17 @@ def _param(recipe: Path):
 def test_recipe_runs_at_micro_size(recipe, micro_assets, tmp_path):
     out = tmp_path / "run"
     sets = [a for s in _budget(recipe) for a in ("--set", s)]
-    argv = ["run", str(recipe), "--micro", "--micro-assets", str(micro_assets),
-            "--output-dir", str(out), "-q", *sets]  # fmt: skip
+    argv = [
+        "run",
+        str(recipe),
+        "--micro",
+        "--micro-assets",
+        str(micro_assets),
+        "--output-dir",
+        str(out),
+        "-q",
+        *sets,
+    ]
     assert spin(argv) == 0
     real = load_experiment(recipe)
     exp = json.loads((out / "experiment.json").read_text())["config"]

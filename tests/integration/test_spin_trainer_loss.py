@@ -163,13 +163,22 @@ def test_the_clean_layout_is_trls_own_tokenisation(tiny, tmp_path):
         for i, it in enumerate(items)
     ]
     build_dataset(
-        records, tokenizer, kind="pairs", prompt_format="chat", max_prompt_length=32,
+        records,
+        tokenizer,
+        kind="pairs",
+        prompt_format="chat",
+        max_prompt_length=32,
         out_dir=tmp_path / "data",
-    )  # fmt: skip
+    )
     ours = build_spin_trainer(
-        model, tokenizer, load_from_disk(str(tmp_path / "data")), cfg, tmp_path / "a", seed=0,
+        model,
+        tokenizer,
+        load_from_disk(str(tmp_path / "data")),
+        cfg,
+        tmp_path / "a",
+        seed=0,
         dtype="float32",
-    )  # fmt: skip
+    )
     stock = DPOTrainer(
         model=model,
         ref_model=None,

@@ -221,7 +221,8 @@ def test_training_raises_the_margin_without_a_reference_model(tiny, tmp_path, mo
             hand_logps(m, tokenizer, rows, c) for c in ("chosen", "rejected", "proto")
         )
         margin = real - generated
-        # eq. 7 over the whole set, its current-advantage term, and the worst real-vs-generated margin
+        # eq. 7 over the whole set, its current-advantage term, and the worst
+        # real-vs-generated margin
         return (
             tspin_loss(real, generated, proto).mean().item(),
             tspin_loss(real, generated, proto, beta=0.0).mean().item(),

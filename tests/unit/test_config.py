@@ -88,7 +88,10 @@ def test_missing_file_is_named(tmp_path):
         load_experiment(tmp_path / "nope.yaml")
 
 
-ARMS = "arms: {spin: {method: spin, iterations: [{}, {beta: 5.0}]}, sft: {method: continued_sft, iterations: [{}]}}\n"
+ARMS = (
+    "arms: {spin: {method: spin, iterations: [{}, {beta: 5.0}]}, "
+    "sft: {method: continued_sft, iterations: [{}]}}\n"
+)
 
 
 @pytest.mark.parametrize(

@@ -53,9 +53,11 @@ def test_zero3_on_8_gpus_by_hand():
 def test_adamw_doubles_the_optimizer_state():
     rms = training_memory(MISTRAL_7B, PAPER, Strategy("zero3", 8), 1e12)
     adam = training_memory(
-        MISTRAL_7B, TrainingShape(8, 2, 1024, True, "adamw_torch", "bfloat16"),
-        Strategy("zero3", 8), 1e12,
-    )  # fmt: skip
+        MISTRAL_7B,
+        TrainingShape(8, 2, 1024, True, "adamw_torch", "bfloat16"),
+        Strategy("zero3", 8),
+        1e12,
+    )
     assert adam.components["optimizer state"] == 2 * rms.components["optimizer state"]
 
 
@@ -81,15 +83,25 @@ def test_the_smallest_fix_is_found_in_order_of_cost():
 def test_vllm_kv_cache_is_what_the_utilisation_leaves():
     cap = GPU_MEMORY["a100-40gb"]
     est = generation_memory(
-        MISTRAL_7B, backend="vllm", batch_size=8, prompt_tokens=512, new_tokens=256,
-        dtype="bfloat16", capacity=cap, gpu_memory_utilization=0.9,
-    )  # fmt: skip
+        MISTRAL_7B,
+        backend="vllm",
+        batch_size=8,
+        prompt_tokens=512,
+        new_tokens=256,
+        dtype="bfloat16",
+        capacity=cap,
+        gpu_memory_utilization=0.9,
+    )
     c = est.components
-    assert c["weights"] + c["activations (profiling pass)"] + c["KV cache"] == pytest.approx(0.9 * cap)  # fmt: skip
+    assert c["weights"] + c["activations (profiling pass)"] + c["KV cache"] == pytest.approx(
+        0.9 * cap
+    )
     assert est.fits and "concurrent sequences" in est.notes[0]
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "replication/accelerate").glob("*.yaml")))  # fmt: skip
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (ROOT / "replication/accelerate").glob("*.yaml"))
+)
 def test_every_shipped_accelerate_config_has_a_strategy(name):
     config = yaml.safe_load((ROOT / "replication/accelerate" / name).read_text())
     strategy = strategy_from_accelerate(config, 8)
@@ -109,4 +121,6 @@ def test_plan_says_what_fits_on_8_a100_40gb(capsys):
     # without checkpointing it does not fit, and the plan says what to change
     assert spin(argv + ["--n-gpus", "8", "--set", "training.gradient_checkpointing=false"]) == 0
     out = capsys.readouterr().out
-    assert "DOES NOT FIT" in out and "smallest change that fits: turn on gradient checkpointing" in out  # fmt: skip
+    assert (
+        "DOES NOT FIT" in out and "smallest change that fits: turn on gradient checkpointing" in out
+    )

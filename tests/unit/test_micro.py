@@ -98,8 +98,16 @@ def test_chat_prompts_fall_back_to_zephyr_like_the_official_get_tokenizer(tiny_m
 
 def _results(path: Path, micro: bool) -> None:
     model = {"name": "m", "method": "spin", "base_model": "b", **({"micro": True} if micro else {})}
-    path.write_text(json.dumps({"schema": "spin-results/1", "model": model, "suite": "s",
-                                "tasks": {"t": {"value": 1.0}}}))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "schema": "spin-results/1",
+                "model": model,
+                "suite": "s",
+                "tasks": {"t": {"value": 1.0}},
+            }
+        )
+    )
 
 
 def test_reports_refuse_to_mix_micro_and_real_results(tmp_path):
@@ -115,8 +123,16 @@ def test_reports_refuse_to_mix_micro_and_real_results(tmp_path):
 def test_a_set_that_micro_would_replace_is_refused(tmp_path, capsys):
     from spin.cli import main as spin
 
-    argv = ["run", str(REPL / "spin-zephyr-7b.yaml"), "--micro", "--dry-run",
-            "--micro-assets", str(tmp_path), "--set", "data.num_prompts=5"]  # fmt: skip
+    argv = [
+        "run",
+        str(REPL / "spin-zephyr-7b.yaml"),
+        "--micro",
+        "--dry-run",
+        "--micro-assets",
+        str(tmp_path),
+        "--set",
+        "data.num_prompts=5",
+    ]
     assert spin(argv) == 2
     assert "--micro sets data.num_prompts=" in capsys.readouterr().err
 
