@@ -30,6 +30,12 @@ EXPECTED = {
         "mixed_precision": "bf16",
         "fsdp_config": {"fsdp_version": 2, "fsdp_state_dict_type": "FULL_STATE_DICT"},
     },
+    "fsdp2-cpu-2proc.yaml": {  # fsdp2-8gpu.yaml on 2 CPU processes (the micro runs' ZeRO-3)
+        "distributed_type": "FSDP",
+        "num_processes": 2,
+        "mixed_precision": "bf16",
+        "fsdp_config": {"fsdp_version": 2, "fsdp_state_dict_type": "FULL_STATE_DICT"},
+    },
     "single-gpu.yaml": {"distributed_type": "NO", "num_processes": 1, "mixed_precision": "bf16"},
     "cpu-2proc.yaml": {
         # MULTI_GPU so that accelerate launches 2 processes through torchrun; the trainers
