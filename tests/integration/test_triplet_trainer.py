@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from spin.config import TrainingConfig
 from spin.losses import tspin_loss, tspin_ref_loss
 from spin.tiny.tasks import make_items
-from spin.train.dataset import build_dataset
+from spin.train.dataset import ROLES, SequenceCollator, build_dataset
 from spin.train.triplet import build_triplet_trainer, train_tspin
 from tests.integration.hand_logps import hand_logps
 
@@ -143,7 +143,11 @@ def test_beta_zero_skips_proto_with_the_same_loss_and_gradients(tiny, tmp_path, 
         trainer.reference_logps = trainer.precompute_reference()
         assert trainer.reference_logps.shape == (N, 2)  # y and y′ only
     perturb(trainer.model)  # away from θt, so the reference form has non-zero gradients
-    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    examples = [trainer.train_dataset[i] for i in range(4)]
+    batch = trainer.data_collator(examples)
+    # The collator builds no y₀ rows at all: 4 examples give 8 rows, as a pair batch.
+    assert batch["input_ids"].shape[0] == 8
+    full_batch = SequenceCollator(tokenizer.pad_token_id, ROLES["triplets"])(examples)
 
     shapes = []
     hook = trainer.model.register_forward_hook(
@@ -152,12 +156,13 @@ def test_beta_zero_skips_proto_with_the_same_loss_and_gradients(tiny, tmp_path, 
     loss = trainer.compute_loss(trainer.model, batch)
     hook.remove()
     assert [s[0] for s in shapes] == [8]  # y and y′ of 4 examples; no y₀
-    assert shapes[0][1] <= batch["input_ids"].shape[1]
+    # Padded to the longer of y and y′ only, never to y₀'s length.
+    assert shapes[0][1] <= full_batch["input_ids"].shape[1]
     loss.backward()
     skipped = {n: p.grad.clone() for n, p in trainer.model.named_parameters()}
     trainer.model.zero_grad()
 
-    full = sequence_logps_fused(trainer.model, batch, "sum")
+    full = sequence_logps_fused(trainer.model, full_batch, "sum")
     real, generated, proto = full.chunk(3)
     if reference:
         ref = trainer.reference_logps[batch["example_index"]]
