@@ -95,6 +95,7 @@ def bench_generation(model: Path, n_prompts: int, new_tokens: int, skip_vllm: bo
     start = time.perf_counter()
     engine.llm.generate(texts, params, use_tqdm=False)
     v_s = time.perf_counter() - start
+    engine.close()  # before the training benchmarks: its workers would share their cores
     out.update(
         vllm_startup_s=engine.startup_s,
         vllm_tokens_per_s=n_prompts * new_tokens / v_s,
@@ -131,23 +132,19 @@ def _datasets(model: Path, workdir: Path, n: int) -> tuple[Path, Path]:
 
 
 def bench_training(model: Path, workdir: Path, n: int) -> dict:
-    """SPIN with the precomputed reference (train_spin's SPINTrainer, its reference pass
-    counted) against the resident reference (how the official trainer runs), 2 epochs each
-    (the paper's), timed at each epoch's end; then T-SPIN (β > 0 and β = 0) for 1 epoch."""
+    """Four runs of 2 epochs each (the paper's), every one built and timed the same way
+    (loads, tokenisation and any reference pass as set-up; each epoch to its end): SPIN
+    with the precomputed reference (train_spin's SPINTrainer) against the resident
+    reference (how the official trainer runs), then T-SPIN with β > 0 and with β = 0."""
     import torch
     from datasets import load_from_disk
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
 
     from spin.config import TrainingConfig
+    from spin.train.arguments import load_for_training
     from spin.train.spin_trainer import build_spin_trainer, dpo_config
-
-    class EpochClock(TrainerCallback):
-        def __init__(self):
-            self.ends: list[float] = []
-
-        def on_epoch_end(self, args, state, control, **kwargs):
-            self.ends.append(time.perf_counter())
+    from spin.train.triplet import build_triplet_trainer, triplet_args
 
     pairs, triplets = _datasets(model, workdir, n)
     cfg = TrainingConfig(
@@ -160,43 +157,50 @@ def bench_training(model: Path, workdir: Path, n: int) -> dict:
         save_steps=10**6,
         layout="clean",  # the tiny model's format, as replication/tiny.yaml
     )
-    out = {"examples": n, "epochs": cfg.num_train_epochs}
-    losses = {}
-    for name, precompute in (("resident_reference", False), ("precomputed_reference", True)):
-        torch.manual_seed(0)
-        args = dpo_config(cfg, workdir / f"ckpt-{name}", seed=0, dtype="float32")
-        args.precompute_ref_log_probs = precompute
-        tok = AutoTokenizer.from_pretrained(model)
-        start = time.perf_counter()
+
+    def spin_resident(out: Path):
+        # the official trainer's way: TRL's tokens (the clean layout's) and a resident ref
+        args = dpo_config(cfg, out, seed=0, dtype="float32")
+        args.precompute_ref_log_probs = False
         policy = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
-        ref = (
-            None if precompute else AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+        ref = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+        return DPOTrainer(
+            model=policy,
+            ref_model=ref,
+            args=args,
+            train_dataset=load_from_disk(str(pairs)),
+            processing_class=AutoTokenizer.from_pretrained(model),
         )
+
+    def spin_precomputed(out: Path):  # as train_spin builds it
+        args = dpo_config(cfg, out, seed=0, dtype="float32")
+        policy, tok = load_for_training(str(model), "float32", args)
         data = load_from_disk(str(pairs))
-        if precompute:  # as train_spin builds it
-            trainer = build_spin_trainer(
-                policy, tok, data, cfg, workdir, seed=0, dtype="float32", args=args
+        return build_spin_trainer(policy, tok, data, cfg, out, seed=0, dtype="float32", args=args)
+
+    def tspin(beta: float):
+        def build(out: Path):  # as train_tspin builds it
+            c = replace(cfg, beta=beta)
+            args = triplet_args(c, out, seed=0, dtype="float32")
+            policy, tok = load_for_training(str(model), "float32", args)
+            data = load_from_disk(str(triplets))
+            return build_triplet_trainer(
+                policy, tok, data, c, out, seed=0, dtype="float32", args=args
             )
-        else:  # the official trainer's way: TRL's tokens (the clean layout's) and a resident ref
-            trainer = DPOTrainer(
-                model=policy, ref_model=ref, args=args, train_dataset=data, processing_class=tok
-            )
-        setup_s = time.perf_counter() - start
-        clock = EpochClock()
-        trainer.add_callback(clock)
-        train_start = time.perf_counter()
-        trainer.train()
-        losses[name] = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        epoch_s = [b - a for a, b in zip([train_start, *clock.ends], clock.ends, strict=False)]
-        out[name] = {
-            "setup_s": setup_s,  # model load(s), tokenisation and, precomputed, the reference pass
-            "epoch_s": epoch_s,
-            "examples_per_s": n * len(epoch_s) / sum(epoch_s),
-            **{
-                f"end_to_end_{e}_epoch_s": setup_s + clock.ends[e - 1] - train_start
-                for e in range(1, len(clock.ends) + 1)
-            },
-        }
+
+        return build
+
+    runs = {
+        "resident_reference": spin_resident,
+        "precomputed_reference": spin_precomputed,
+        "tspin": tspin(cfg.beta),
+        # β = 0 (T-SPIN iteration 0, tspin_noha) runs y and y′ only: it should cost a SPIN step
+        "tspin_beta0": tspin(0.0),
+    }
+    out: dict = {"examples": n, "epochs": cfg.num_train_epochs}
+    losses = {}
+    for name, build in runs.items():
+        out[name], losses[name] = _timed_run(build, workdir / f"ckpt-{name}", n)
     res, pre = out["resident_reference"], out["precomputed_reference"]
     out["spin_step_speedup"] = pre["examples_per_s"] / res["examples_per_s"]
     for e in range(1, cfg.num_train_epochs + 1):
@@ -204,28 +208,45 @@ def bench_training(model: Path, workdir: Path, n: int) -> dict:
         out[f"spin_end_to_end_speedup_{e}_epoch"] = res[key] / pre[key]
     a, b = losses["resident_reference"], losses["precomputed_reference"]
     out["max_loss_difference"] = max(abs(x - y) for x, y in zip(a, b, strict=True))
-
-    from spin.train.triplet import train_tspin
-
-    # β = 0 (T-SPIN iteration 0, tspin_noha) runs y and y′ only: it should cost a SPIN step.
-    for name, beta in (("tspin", cfg.beta), ("tspin_beta0", 0.0)):
-        start = time.perf_counter()
-        result = train_tspin(
-            str(model),
-            triplets,
-            workdir / name,
-            replace(cfg, beta=beta, num_train_epochs=1),
-            seed=0,
-        )
-        train_s = next(
-            (h["train_runtime"] for h in reversed(result["log_history"]) if "train_runtime" in h),
-            time.perf_counter() - start,
-        )
-        out[name] = {"train_s": train_s, "examples_per_s": n / train_s}
+    for name in ("tspin", "tspin_beta0"):
         out[f"{name}_time_per_example_vs_spin"] = (
             pre["examples_per_s"] / out[name]["examples_per_s"]
         )
     return out
+
+
+def _timed_run(build, out_dir: Path, n: int) -> tuple[dict, list[float]]:
+    """Build a trainer (the set-up) and train it, timing each epoch to its end; returns the
+    timings and the logged losses."""
+    import torch
+    from transformers import TrainerCallback
+
+    class EpochClock(TrainerCallback):
+        def __init__(self):
+            self.ends: list[float] = []
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
+
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    trainer = build(out_dir)
+    setup_s = time.perf_counter() - start  # loads, tokenisation and any reference pass
+    clock = EpochClock()
+    trainer.add_callback(clock)
+    train_start = time.perf_counter()
+    trainer.train()
+    epoch_s = [b - a for a, b in zip([train_start, *clock.ends], clock.ends, strict=False)]
+    timings = {
+        "setup_s": setup_s,
+        "epoch_s": epoch_s,
+        "examples_per_s": n * len(epoch_s) / sum(epoch_s),
+        **{
+            f"end_to_end_{e}_epoch_s": setup_s + end - train_start
+            for e, end in enumerate(clock.ends, start=1)
+        },
+    }
+    return timings, [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
 
 def main(args) -> int:
@@ -274,13 +295,13 @@ def main(args) -> int:
         f"max |loss difference| {t['max_loss_difference']:.2e}"
     )
     print(
-        f"T-SPIN step: {t['tspin']['examples_per_s']:.1f} examples/s; time per example "
+        f"T-SPIN step: {t['tspin']['examples_per_s']:.1f} examples/s in steps; time per example "
         f"{t['tspin_time_per_example_vs_spin']:.2f}x SPIN's (target <= 1.6x)"
     )
     print(
         f"T-SPIN step with beta = 0 (y0 not run): {t['tspin_beta0']['examples_per_s']:.1f} "
-        f"examples/s; time per example {t['tspin_beta0_time_per_example_vs_spin']:.2f}x SPIN's "
-        "(target <= 1.05x)"
+        f"examples/s in steps; time per example "
+        f"{t['tspin_beta0_time_per_example_vs_spin']:.2f}x SPIN's (target <= 1.05x)"
     )
     if args.output:
         from spin.io import write_json

@@ -111,6 +111,7 @@ def check_vllm_vs_hf(model: Path, work: Path) -> dict:
     start = time.perf_counter()
     by_vllm = engine.generate(texts, seeds)
     vllm_s = time.perf_counter() - start
+    engine.close()  # its memory back before HF and the training checks
     from spin.generate.hf_backend import HFBackend
 
     hf = HFBackend(str(model), GenerationConfig(max_new_tokens=64, batch_size=64), dtype="bfloat16")
