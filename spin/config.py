@@ -356,6 +356,10 @@ class EvalConfig:
     """lm-eval batch size."""
     limit: int = 0
     """If > 0, evaluate only the first N documents per task (smoke runs)."""
+    data_dir: str = ""
+    """Local copies of the suites' data (`spin eval download SUITE --data-dir DIR` writes
+    them; `spin run --micro` builds small ones); empty: the Hub at each task's pinned
+    revision. The tiny suite always reads the run's own held-out set."""
     checkpoints: str = "all"
     """all: θ0 and every iteration | final: only each arm's last."""
 

@@ -52,6 +52,8 @@ MAX_LENGTH = 128
 """Micro max_length of every training stage (the recipes' 1024-2048 cost minutes per step
 on a CPU with a 32k vocabulary); max_prompt_length keeps the recipe's ratio to it."""
 NUM_PROMPTS, NUM_EVAL, MAX_NEW_TOKENS = 12, 4, 16
+EVAL_LIMIT = 2
+"""Documents per lm-eval task in a micro run's evaluation."""
 SPIN_ITERATIONS = 5
 """SPIN_iter copies made (UCLA-AGI released 0-3; T-SPIN's five iterations read 0-4)."""
 
@@ -101,7 +103,12 @@ def micro_overrides(exp: Experiment, assets: str | Path) -> list[str]:
         f"sft.max_length={MAX_LENGTH}",
         "dynamics.max_train=4",
         "dynamics.max_heldout=4",
-        "eval.suites=[]",
+        # the recipe's lm-eval suites on small local copies of their data, a few documents per
+        # task; MT-Bench needs GPT-4 as judge (its client path runs against a loopback
+        # server in tests/integration/test_eval_mtbench.py), so --micro leaves it out
+        f"eval.suites={json.dumps([s for s in exp.eval.suites if s != 'mt-bench'])}",
+        f"eval.data_dir={assets / 'eval'}",
+        f"eval.limit={EVAL_LIMIT}",
     ]
     if exp.data.num_sft:
         out.append(f"data.num_sft={NUM_PROMPTS}")
@@ -163,13 +170,18 @@ def _subsets(exp: Experiment, num_prompts: int) -> list[str]:
 def build_assets(root: str | Path, *, seed: int = 0) -> Path:
     """Micro models and Hub-shaped data under root (built once; reused when present):
     models/<name>/ per entry of MODELS, data/ultrachat_200k/{train_sft,test_sft}.jsonl,
-    data/SPIN_iter{t}/{train,test}.jsonl."""
+    data/SPIN_iter{t}/{train,test}.jsonl, and eval/ (spin.eval.copies: every lm-eval suite's
+    data, a few rows each)."""
     root = Path(root)
-    if (root / "assets.json").exists():
-        return root
+    manifest = root / "assets.json"
+    if manifest.exists():  # written last: the folder is ours and complete
+        if json.loads(manifest.read_text()) == _manifest(seed):
+            return root
+        shutil.rmtree(root)  # built by older code (without the eval copies, say): build anew
     tmp = root.with_name(root.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    from spin.tokenizer import MODEL_SHA256, mistral_tokenizer
+    from spin.eval import copies
+    from spin.tokenizer import mistral_tokenizer
 
     tokenizer = mistral_tokenizer(template=None)
     for name, template, pad in MODELS.values():
@@ -177,10 +189,17 @@ def build_assets(root: str | Path, *, seed: int = 0) -> Path:
         tokenizer.pad_token = pad
         _write_model(tmp / "models" / name, tokenizer, seed)
     _write_data(tmp / "data", random.Random(seed))
-    (tmp / "assets.json").write_text(json.dumps({"tokenizer_sha256": MODEL_SHA256, "seed": seed}))
+    copies.build_all(tmp / "eval")
+    (tmp / "assets.json").write_text(json.dumps(_manifest(seed)))
     root.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, root)
     return root
+
+
+def _manifest(seed: int) -> dict:
+    from spin.tokenizer import MODEL_SHA256
+
+    return {"version": ASSETS_VERSION, "tokenizer_sha256": MODEL_SHA256, "seed": seed}
 
 
 def _write_model(out: Path, tokenizer, seed: int) -> None:
@@ -268,5 +287,7 @@ def _write_data(out: Path, rng: random.Random) -> None:
             write_jsonl(out / f"SPIN_iter{t}" / f"{split}.jsonl", rows)
 
 
+ASSETS_VERSION = 2
+"""Bumped when build_assets writes something new (2: the eval copies), to rebuild old ones."""
 DEFAULT_ASSETS = Path("runs") / "micro-assets"
 """Where `spin run --micro` keeps its models and data (relative, like output_dir)."""

@@ -9,6 +9,7 @@ and as T-SPIN's y0 for every arm, and a sweep's arms share their common first it
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from spin import method as methods
 from spin.config import Experiment, SFTConfig
@@ -263,6 +264,8 @@ def _checkpoint(g: Graph, exp: Experiment, model: Stage, info: dict, prep: Stage
             "batch_size": exp.eval.batch_size,
             "limit": exp.eval.limit,
         }
+        if exp.eval.data_dir and suite != "tiny":  # only when set: the Hub's keys stay as they were
+            params["data_dir"] = str(Path(exp.eval.data_dir).resolve())
         deps = {"model": model, "data": prep} if suite == "tiny" else {"model": model}
         stage = Stage(
             "eval",

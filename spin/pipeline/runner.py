@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from spin.config import Experiment
+from spin.errors import ConfigError
 from spin.io import write_json
 from spin.lock import folder_lock
 from spin.pipeline.graph import Graph, build_graph
@@ -25,6 +26,11 @@ def run_experiment(
     exp: Experiment, *, output_dir: str | Path | None = None, stop_after: str | None = None
 ) -> Path:
     """Run (or resume) the whole experiment; returns the run folder."""
+    if exp.eval.data_dir and not Path(exp.eval.data_dir).is_dir():  # before any stage runs
+        raise ConfigError(
+            f"eval.data_dir: {exp.eval.data_dir} is not a folder (`spin eval download SUITE "
+            "--data-dir DIR` writes one; empty reads the Hub)"
+        )
     root = Path(output_dir) if output_dir else exp.resolved_output_dir
     root.mkdir(parents=True, exist_ok=True)
     with folder_lock(root):

@@ -570,6 +570,7 @@ def eval_argv(stage, inputs: dict[str, Path], workdir: Path, seed: int) -> list[
         str(p["batch_size"]),
         *(["--limit", str(p["limit"])] if p["limit"] else []),
         *(["--data-dir", str(inputs["data"])] if p["suite"] == "tiny" else []),
+        *(["--data-dir", p["data_dir"]] if p.get("data_dir") else []),
         "--model-name",
         Path(path).name,
         "--method",

@@ -60,7 +60,8 @@ def _budget(recipe: Path) -> list[str]:
     for name, arm in (raw.get("arms") or {}).items():
         if all(a.get("method", "spin") != arm.get("method", "spin") for a in arms.values()):
             arms[name] = {**arm, "iterations": arm["iterations"][:keep]}
-    out = ["training.max_steps=2", f"arms={json.dumps(arms)}"]
+    # θ0 and each arm's last checkpoint evaluated (eval.checkpoints is which, not how)
+    out = ["training.max_steps=2", f"arms={json.dumps(arms)}", "eval.checkpoints=final"]
     grid = (raw.get("sweep") or {}).get("grid")
     if grid:
         out.append(f"sweep.grid={json.dumps({k: v[:1] for k, v in grid.items()})}")
@@ -128,7 +129,17 @@ def test_recipe_runs_at_micro_size(recipe, micro_assets, tmp_path):
         # the template the recipe's model carries: zephyr-7b-sft-full's, none for Mistral-7B
         zephyr = "zephyr" in real.model.name_or_path
         assert (model / "chat_template.jinja").exists() == zephyr
-    for path in (out / "results").rglob("*.json"):
+    # every checkpoint evaluated scores on each of the recipe's suites (MT-Bench's judge aside)
+    evals = [r for r in runs if r["kind"] == "eval"]
+    suites = [s for s in real.eval.suites if s != "mt-bench"]
+    models = {r["inputs"]["model"]["key"] for r in evals}
+    assert sorted(r["params"]["suite"] for r in evals) == sorted(suites * len(models))
+    for r in evals:
+        if r["params"]["suite"] != "tiny":
+            assert r["summary"]["average"] is not None
+    results = list((out / "results").rglob("*.json"))
+    assert len(results) >= len(evals)
+    for path in results:
         payload = json.loads(path.read_text())
         assert payload.get("micro") or payload["model"]["micro"], path
 

@@ -12,6 +12,7 @@ from spin.config import load_experiment
 from spin.errors import ConfigError, DataError
 from spin.micro import (
     ACCELERATE_CONFIG,
+    EVAL_LIMIT,
     MAX_LENGTH,
     NUM_PROMPTS,
     SHARDED_CONFIG,
@@ -43,7 +44,11 @@ def test_micro_keeps_everything_but_sizes(tmp_path):
     assert micro.generation.prompt_format == real.generation.prompt_format
     assert micro.training.launcher == real.training.launcher == "accelerate"
     assert micro.arms["spin"].iterations == real.arms["spin"].iterations
-    assert micro.eval.suites == []
+    # the lm-eval suites on the micro copies, a few documents per task; no GPT-4 judge here
+    assert real.eval.suites == ["openllm-v1", "spin-bbh", "mt-bench"]
+    assert micro.eval.suites == ["openllm-v1", "spin-bbh"]
+    assert micro.eval.data_dir == str(tmp_path.resolve() / "eval")
+    assert micro.eval.limit == EVAL_LIMIT and micro.eval.backend == real.eval.backend
 
 
 def test_micro_launch_config_shards_what_the_recipe_shards():
@@ -153,3 +158,28 @@ def test_sft_conversations_are_rendered_as_the_alignment_handbook(tiny_model_dir
     assert text == "<|system|>\n</s>\n<|user|>\nHi</s>\n<|assistant|>\nYo</s>\n"
     [plain] = conversation_texts([record], tok, SFTConfig(chat_template="zephyr"))["text"]
     assert plain == text.removeprefix("<|system|>\n</s>\n")
+
+
+def test_eval_data_dir_reaches_the_command_and_the_key(tmp_path):
+    from spin.pipeline.graph import build_graph
+    from spin.pipeline.steps import eval_argv
+
+    def evals(*sets):
+        exp = load_experiment(REPL / "sft-zephyr-7b.yaml", list(sets))
+        return [s for s in build_graph(exp).stages if s.kind == "eval"]
+
+    [hub], [local] = evals(), evals(f"eval.data_dir={tmp_path}")
+    assert "data_dir" not in hub.params  # unset: the keys of Hub evaluations are unchanged
+    assert hub.key != local.key
+    argv = eval_argv(local, {"model": tmp_path}, tmp_path / "out", 0)
+    assert argv[argv.index("--data-dir") + 1] == str(tmp_path.resolve())
+    assert "--data-dir" not in eval_argv(hub, {"model": tmp_path}, tmp_path / "out", 0)
+
+
+def test_a_missing_eval_data_dir_stops_before_any_stage(tmp_path):
+    from spin.pipeline.runner import run_experiment
+
+    exp = load_experiment(REPL / "tiny.yaml", [f"eval.data_dir={tmp_path / 'nope'}"])
+    with pytest.raises(ConfigError, match="eval.data_dir: .*nope is not a folder"):
+        run_experiment(exp, output_dir=tmp_path / "run")
+    assert not (tmp_path / "run" / "stages").exists()
