@@ -109,6 +109,9 @@ def micro_overrides(exp: Experiment, assets: str | Path) -> list[str]:
         f"eval.suites={json.dumps([s for s in exp.eval.suites if s != 'mt-bench'])}",
         f"eval.data_dir={assets / 'eval'}",
         f"eval.limit={EVAL_LIMIT}",
+        # lm-eval scores a batch's logits over the 32k vocabulary at once: at the recipes' 64
+        # and few-shot prompts of ~2k tokens that is ~16 GB on a CPU
+        "eval.batch_size=4",
     ]
     if exp.data.num_sft:
         out.append(f"data.num_sft={NUM_PROMPTS}")
