@@ -15,15 +15,10 @@ import shutil
 from pathlib import Path
 
 from spin.eval.suites import load_suite
-from spin.io import write_jsonl as _write_jsonl
+from spin.io import write_jsonl  # makes the parent folders (atomic_path)
 
 SPIN_BBH = ("causal_judgement", "formal_fallacies", "sports_understanding")
 """SPIN's three BBH tasks (spin-bbh); with real_bbh, their real files are copied."""
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(path, rows)
 
 
 def build_all(root: Path) -> Path:
