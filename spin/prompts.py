@@ -5,8 +5,11 @@ from __future__ import annotations
 
 ALPACA = "### Instruction: {prompt}\n\n### Response: "
 
-# The Zephyr template: the Alignment Handbook's DEFAULT_CHAT_TEMPLATE (which its SFT saves into the
-# model: zephyr-7b-sft-full's, not checked against the Hub here), character for character
+# The Zephyr template: the Alignment Handbook's DEFAULT_CHAT_TEMPLATE, checked byte for byte
+# against 61a11a5's src/alignment/data.py (the commit SPIN's README links). That commit's
+# get_tokenizer sets it when the model has none (Mistral-7B-v0.1 has none; the Zephyr SFT recipe
+# sets no chat_template), and save_pretrained stores it in zephyr-7b-sft-full's
+# tokenizer_config.json; the Hub file itself is not readable here. Character for character also
 # uclaml/SPIN's (spin/alignment/data.py at a12ba80, the fallback of its get_tokenizer).
 # Rendered: `<|user|>\n{content}</s>\n`, one turn per line. The string is verbatim, so its
 # lines keep their length (noqa: E501).

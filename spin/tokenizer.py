@@ -22,7 +22,9 @@ from spin.prompts import resolve_chat_template
 MODEL_SHA256 = "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055"
 # Mistral-7B-v0.1's tokenizer_config.json settings that change tokens: BOS on, EOS off, and
 # the legacy SentencePiece behaviour (a "▁" before the text after a special token, so Zephyr's
-# `</s>\n` is [2, 28705, 13]), as the official code's transformers 4.37 tokenised.
+# `</s>\n` is [2, 28705, 13]), as the official code's transformers 4.37 tokenised. The Hub
+# file is not readable here; `"legacy": true` in Mistral-7B-v0.1's tokenizer_config.json is as
+# public reports quote it (llama.cpp issue #7094; tokenizers issue #1448 shows the difference).
 SETTINGS = {"add_bos_token": True, "add_eos_token": False, "legacy": True}
 
 
