@@ -1,7 +1,10 @@
 """Measure the peak host memory of one SPIN-shaped training step on CPU (run as a script).
 
-Peak = the process's high-water RSS (ru_maxrss) minus its RSS before the model exists.
+Peak = the process's high-water RSS (VmHWM) minus its RSS before the model exists.
 RSS, not tracemalloc: torch allocates tensors with malloc, outside Python's allocator.
+VmHWM, not ru_maxrss: Linux carries the parent's RSS into a child's ru_maxrss across
+fork and exec, so inside a test suite holding gigabytes ru_maxrss measured the suite (the
+formula then read 0.24-0.40 of it); VmHWM belongs to the address space exec made.
 Run with MALLOC_MMAP_THRESHOLD_=65536 so every tensor buffer is its own mmap, returned to
 the OS when freed: RSS then follows the live tensors instead of glibc's cached heap.
 The step is what TRL's DPOTrainer does for SPIN: chosen and rejected concatenated in one
@@ -13,17 +16,24 @@ import json
 import resource
 import sys
 
-import torch
-from transformers import MistralConfig, MistralForCausalLM
-from trl.trainer.utils import selective_log_softmax
-
 
 def rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
+def high_water_rss() -> int:
+    with open("/proc/self/status") as f:
+        kib = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+    return int(kib) * 1024
+
+
 def main(spec: dict) -> dict:
+    # imported here, so the RSS helpers above can be imported without torch
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+    from trl.trainer.utils import selective_log_softmax
+
     torch.manual_seed(0)
     b, seqs, length = spec["batch"], spec["sequences"], spec["max_length"]
     ids = torch.randint(0, spec["vocab_size"], (b * seqs, length))
@@ -50,7 +60,7 @@ def main(spec: dict) -> dict:
         opt.step()
         opt.zero_grad(set_to_none=True)
         del logits, logps, loss
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = high_water_rss()
     n_params = sum(p.numel() for p in model.parameters())
     return {"peak_bytes": peak - before, "n_params": n_params}
 
