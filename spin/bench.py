@@ -42,7 +42,7 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--block-steps",
         type=int,
-        default=4,
+        default=1,
         help="optimizer steps each training arm runs per turn (a round = one turn of each arm)",
     )
     p.add_argument(
@@ -164,14 +164,24 @@ def interleave_order(arms: tuple[str, ...] | list[str], round_index: int) -> lis
 
 
 def spread(values: list[float]) -> dict:
-    """Median, min and max of a ratio's samples (one per round)."""
+    """Median of a ratio's samples (one per round) with a 95% interval for it, the quartiles,
+    min and max. The interval is distribution-free: the order statistics n/2 − 0.98·√n
+    and 1 + n/2 + 0.98·√n (the binomial's normal approximation), clipped to the samples."""
+    import math
     import statistics
 
+    xs = sorted(values)
+    n = len(xs)
+    half = 0.98 * math.sqrt(n)
+    lo, hi = max(math.floor(n / 2 - half), 1), min(math.ceil(1 + n / 2 + half), n)
+    q1, _, q3 = statistics.quantiles(xs, n=4) if n > 1 else (xs[0], None, xs[0])
     return {
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-        "rounds": len(values),
+        "median": statistics.median(xs),
+        "median_ci95": [xs[lo - 1], xs[hi - 1]],
+        "quartiles": [q1, q3],
+        "min": xs[0],
+        "max": xs[-1],
+        "rounds": n,
     }
 
 
@@ -219,7 +229,7 @@ def arm_timings(blocks: list[dict], build_s: list[float], n: int) -> dict:
 
 
 def bench_training(
-    model: Path, workdir: Path, n: int, *, block_steps: int = 4, builds: int = 3
+    model: Path, workdir: Path, n: int, *, block_steps: int = 1, builds: int = 3
 ) -> dict:
     """Four 2-epoch runs (the paper's epochs), each built and trained as its command does:
     SPIN with the precomputed reference (train_spin's SPINTrainer) and with a resident
@@ -229,9 +239,12 @@ def bench_training(
     is built `builds` times, the arms taking turns (set-up = the median build, which covers
     loading, tokenisation and any reference pass), then all four train at once in one
     process, each in its own thread, taking turns `block_steps` optimizer steps at a time
-    (a round = one block of each arm; the order rotates each round). Every arm runs the same
+    (a round = one block of each arm; the order rotates each round; by default one step, so
+    the arms compared in a round ran seconds apart). Every arm runs the same
     batches in the same round, so each round gives one sample of every ratio; a ratio is
-    reported as the median over rounds, with its min, max and the ratio of the totals."""
+    reported as the median over rounds (with a 95% interval for it, quartiles, min and max:
+    `spread`) and as the ratio of the totals. The end-to-end ratios' rounds are modelled
+    (`round_ratios`): the median set-up plus the run's examples at that round's speed."""
     import gc
 
     import torch
@@ -432,7 +445,8 @@ class _Interleaved:
 
 def _ratio(t: dict, key: str) -> str:
     s = t[f"{key}_spread"]
-    return f"{t[key]:.2f}x [{s['min']:.2f}-{s['max']:.2f}] ({s['total']:.2f}x)"
+    lo, hi = s["median_ci95"]
+    return f"{t[key]:.2f}x [{lo:.2f}-{hi:.2f}; {s['min']:.2f}-{s['max']:.2f}] ({s['total']:.2f}x)"
 
 
 def main(args) -> int:
@@ -469,7 +483,8 @@ def main(args) -> int:
         f"\n== training ({t['examples']} examples of ~50-token responses, batch 8, {t['epochs']} "
         f"epochs, Mistral {args.train_hidden} wide x {args.train_layers} layers); arms "
         f"interleaved {t['block_steps']} steps at a time: ratios are the median over "
-        f"{t['spin_step_speedup_spread']['rounds']} rounds [min-max] (ratio of the totals)"
+        f"{t['spin_step_speedup_spread']['rounds']} rounds [its 95% interval; min-max of the "
+        "rounds] (ratio of the totals)"
     )
     for name in ARMS:
         r = t[name]

@@ -22,7 +22,15 @@ def test_interleave_order_rotates_each_round():
 
 
 def test_spread():
-    assert spread([1.2, 0.9, 1.0, 1.5]) == {"median": 1.1, "min": 0.9, "max": 1.5, "rounds": 4}
+    s = spread([1.2, 0.9, 1.0, 1.5])
+    assert (s["median"], s["min"], s["max"], s["rounds"]) == (1.1, 0.9, 1.5, 4)
+    # n = 4: ranks 2 − 1.96 and 3 + 1.96, clipped: the 1st and 4th
+    assert s["median_ci95"] == [0.9, 1.5]
+    assert s["quartiles"] == pytest.approx([0.925, 1.425])
+    # n = 100: the 40th and 61st of 1..100 (the textbook ranks)
+    s = spread([float(i) for i in range(100, 0, -1)])
+    assert s["median"] == 50.5 and s["median_ci95"] == [40.0, 61.0]
+    assert spread([2.0])["median_ci95"] == [2.0, 2.0]
 
 
 def block(s, steps, kind="steps", epoch_end=False):
