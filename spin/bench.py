@@ -10,9 +10,10 @@ and with β = 0 (two sequences).
 
 The training arms are interleaved so that machine load hits them alike (run one after the
 other, the same code gave 1.44x or 2.72x per step depending on what else ran): their
-trainers are built in turns, then trained in one process in turns of a few optimizer steps
-on the same batches, and each ratio is the median of its per-round values, reported with
-their min and max (see bench_training).
+trainers are built in turns, then trained in one process in turns of one optimizer step
+(--block-steps) on the same batches, and each ratio is the median of its per-round values,
+reported with a 95% interval for that median, the rounds' min and max, and the ratio of
+the totals (see bench_training).
 """
 
 from __future__ import annotations
@@ -237,14 +238,15 @@ def bench_training(
 
     Interleaved, so that a change of machine load hits every arm alike: each arm's trainer
     is built `builds` times, the arms taking turns (set-up = the median build, which covers
-    loading, tokenisation and any reference pass), then all four train at once in one
-    process, each in its own thread, taking turns `block_steps` optimizer steps at a time
-    (a round = one block of each arm; the order rotates each round; by default one step, so
-    the arms compared in a round ran seconds apart). Every arm runs the same
-    batches in the same round, so each round gives one sample of every ratio; a ratio is
-    reported as the median over rounds (with a 95% interval for it, quartiles, min and max:
-    `spread`) and as the ratio of the totals. The end-to-end ratios' rounds are modelled
-    (`round_ratios`): the median set-up plus the run's examples at that round's speed."""
+    loading, tokenisation and any reference pass, plus the Trainer's own preparation in
+    train()), then the four train side by side in one process, each in its own thread, one
+    at a time in turns of `block_steps` optimizer steps (a round = one turn of each arm; the
+    order rotates each round; by default one step, so the arms compared in a round ran
+    seconds apart). Every arm runs the same batches in the same round, so each round gives
+    one sample of every ratio; a ratio is reported as the median over rounds (with a 95%
+    interval for it, quartiles, min and max: `spread`) and as the ratio of the totals. The
+    end-to-end ratios' rounds are modelled (`round_ratios`): the median set-up plus the
+    run's examples at that round's speed."""
     import gc
 
     import torch
