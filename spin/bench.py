@@ -7,6 +7,13 @@ counted) against the same run with a resident reference model (how the official 
 runs), per step and end to end at 1 and 2 epochs, checking that both give the same
 losses; and the T-SPIN step (three sequences, no reference) against SPIN's, with β > 0
 and with β = 0 (two sequences).
+
+The training arms are interleaved so that machine load hits them alike (run one after the
+other, the same code gave 1.44x or 2.72x per step depending on what else ran): their
+trainers are built in turns, then trained in one process in turns of one optimizer step
+(--block-steps) on the same batches, and each ratio is the median of its per-round values,
+reported with a 95% interval for that median, the rounds' min and max, and the ratio of
+the totals (see bench_training).
 """
 
 from __future__ import annotations
@@ -33,6 +40,15 @@ def add_arguments(p) -> None:
         help="width of the model for the step benchmarks (~13M parameters at 512 x 4 layers)",
     )
     p.add_argument("--train-layers", type=int, default=4)
+    p.add_argument(
+        "--block-steps",
+        type=int,
+        default=1,
+        help="optimizer steps each training arm runs per turn (a round = one turn of each arm)",
+    )
+    p.add_argument(
+        "--builds", type=int, default=3, help="times each arm's trainer is built (set-up: median)"
+    )
     p.add_argument("--skip-vllm", action="store_true", help="only the training benchmarks")
     p.add_argument("--workdir", default="runs/bench", help="where the tiny model and datasets go")
     p.add_argument("--output", help="also write the measurements as JSON")
@@ -131,11 +147,108 @@ def _datasets(model: Path, workdir: Path, n: int) -> tuple[Path, Path]:
     return pairs, triplets
 
 
-def bench_training(model: Path, workdir: Path, n: int) -> dict:
-    """Four runs of 2 epochs each (the paper's), every one built and timed the same way
-    (loads, tokenisation and any reference pass as set-up; each epoch to its end): SPIN
-    with the precomputed reference (train_spin's SPINTrainer) against the resident
-    reference (how the official trainer runs), then T-SPIN with β > 0 and with β = 0."""
+# The arms of the training benchmark, in the order they are built and first run.
+ARMS = ("resident_reference", "precomputed_reference", "tspin", "tspin_beta0")
+# Each ratio: (key, numerator arm, denominator arm) of time per example.
+STEP_RATIOS = (
+    ("spin_step_speedup", "resident_reference", "precomputed_reference"),
+    ("tspin_time_per_example_vs_spin", "tspin", "precomputed_reference"),
+    ("tspin_beta0_time_per_example_vs_spin", "tspin_beta0", "precomputed_reference"),
+)
+
+
+def interleave_order(arms: tuple[str, ...] | list[str], round_index: int) -> list[str]:
+    """The arms' order in one round: rotated by one each round, so no arm always runs first
+    or always right after the same arm."""
+    k = round_index % len(arms) if arms else 0
+    return [*arms[k:], *arms[:k]]
+
+
+def spread(values: list[float]) -> dict:
+    """Median of a ratio's samples (one per round) with a 95% interval for it, the quartiles,
+    min and max. The interval is distribution-free: the order statistics n/2 − 0.98·√n
+    and 1 + n/2 + 0.98·√n (the binomial's normal approximation), clipped to the samples."""
+    import math
+    import statistics
+
+    xs = sorted(values)
+    n = len(xs)
+    half = 0.98 * math.sqrt(n)
+    lo, hi = max(math.floor(n / 2 - half), 1), min(math.ceil(1 + n / 2 + half), n)
+    q1, _, q3 = statistics.quantiles(xs, n=4) if n > 1 else (xs[0], None, xs[0])
+    return {
+        "median": statistics.median(xs),
+        "median_ci95": [xs[lo - 1], xs[hi - 1]],
+        "quartiles": [q1, q3],
+        "min": xs[0],
+        "max": xs[-1],
+        "rounds": n,
+    }
+
+
+def round_ratios(blocks: dict[str, list[dict]], num: str, den: str, setup=None, examples=0):
+    """Per-round ratios of arm `num`'s time to arm `den`'s, over the rounds where both ran the
+    same steps. Without `setup`, of time per example; with setup {arm: seconds} and
+    `examples`, of end-to-end time: setup + examples × the round's time per example, i.e. the
+    run's end to end had every step gone at that round's speed."""
+    out = []
+    for a, b in zip(blocks[num], blocks[den], strict=False):
+        if a["steps"] == 0 or a["steps"] != b["steps"] or a["examples"] != b["examples"]:
+            continue
+        ta, tb = a["s"] / a["examples"], b["s"] / b["examples"]
+        if setup is None:
+            out.append(ta / tb)
+        else:
+            out.append((setup[num] + examples * ta) / (setup[den] + examples * tb))
+    return out
+
+
+def arm_timings(blocks: list[dict], build_s: list[float], n: int) -> dict:
+    """One arm's measurements from its blocks: set-up (median build + the Trainer's own
+    preparation in train(), the "start" block), examples/s over its step blocks, and end to
+    end at each epoch's end (set-up + the blocks up to that epoch's last)."""
+    import statistics
+
+    start = sum(b["s"] for b in blocks if b["kind"] == "start")
+    setup_s = statistics.median(build_s) + start
+    steps = [b for b in blocks if b["kind"] == "steps"]
+    out = {
+        "setup_s": setup_s,
+        "build_s": build_s,
+        "train_start_s": start,
+    }
+    elapsed, epoch_s, last_end = 0.0, [], 0.0
+    for b in steps:
+        elapsed += b["s"]
+        if b["epoch_end"]:
+            epoch_s.append(elapsed - last_end)
+            last_end = elapsed
+            out[f"end_to_end_{len(epoch_s)}_epoch_s"] = setup_s + elapsed
+    out["epoch_s"] = epoch_s
+    out["examples_per_s"] = n * len(epoch_s) / sum(b["s"] for b in steps)
+    return out
+
+
+def bench_training(
+    model: Path, workdir: Path, n: int, *, block_steps: int = 1, builds: int = 3
+) -> dict:
+    """Four 2-epoch runs (the paper's epochs), each built and trained as its command does:
+    SPIN with the precomputed reference (train_spin's SPINTrainer) and with a resident
+    reference (how the official trainer runs), T-SPIN with β > 0 and with β = 0.
+
+    Interleaved, so that a change of machine load hits every arm alike: each arm's trainer
+    is built `builds` times, the arms taking turns (set-up = the median build, which covers
+    loading, tokenisation and any reference pass, plus the Trainer's own preparation in
+    train()), then the four train side by side in one process, each in its own thread, one
+    at a time in turns of `block_steps` optimizer steps (a round = one turn of each arm; the
+    order rotates each round; by default one step, so the arms compared in a round ran
+    seconds apart). Every arm runs the same batches in the same round, so each round gives
+    one sample of every ratio; a ratio is reported as the median over rounds (with a 95%
+    interval for it, quartiles, min and max: `spread`) and as the ratio of the totals. The
+    end-to-end ratios' rounds are modelled (`round_ratios`): the median set-up plus the
+    run's examples at that round's speed."""
+    import gc
+
     import torch
     from datasets import load_from_disk
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -190,63 +303,152 @@ def bench_training(model: Path, workdir: Path, n: int) -> dict:
 
         return build
 
-    runs = {
+    build = {
         "resident_reference": spin_resident,
         "precomputed_reference": spin_precomputed,
         "tspin": tspin(cfg.beta),
         # β = 0 (T-SPIN iteration 0, tspin_noha) runs y and y′ only: it should cost a SPIN step
         "tspin_beta0": tspin(0.0),
     }
-    out: dict = {"examples": n, "epochs": cfg.num_train_epochs}
-    losses = {}
-    for name, build in runs.items():
-        out[name], losses[name] = _timed_run(build, workdir / f"ckpt-{name}", n)
-    res, pre = out["resident_reference"], out["precomputed_reference"]
-    out["spin_step_speedup"] = pre["examples_per_s"] / res["examples_per_s"]
+    trainers: dict = {}
+    build_s: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    for i in range(builds):
+        for arm in interleave_order(ARMS, i):
+            trainers.pop(arm, None)
+            gc.collect()
+            torch.manual_seed(0)
+            start = time.perf_counter()
+            trainers[arm] = build[arm](workdir / f"ckpt-{arm}")
+            build_s[arm].append(time.perf_counter() - start)
+    blocks, rounds = train_interleaved(trainers, block_steps)
+    out: dict = {
+        "examples": n,
+        "epochs": cfg.num_train_epochs,
+        "block_steps": block_steps,
+        "builds": builds,
+        "rounds": rounds,
+    }
+    for arm in ARMS:
+        out[arm] = arm_timings(blocks[arm], build_s[arm], n)
+    setup = {arm: out[arm]["setup_s"] for arm in ARMS}
+    ratios = [(key, num, den, None, 0) for key, num, den in STEP_RATIOS]
     for e in range(1, cfg.num_train_epochs + 1):
-        key = f"end_to_end_{e}_epoch_s"
-        out[f"spin_end_to_end_speedup_{e}_epoch"] = res[key] / pre[key]
+        key = f"spin_end_to_end_speedup_{e}_epoch"
+        ratios.append((key, "resident_reference", "precomputed_reference", setup, e * n))
+    for key, num, den, s, examples in ratios:
+        samples = spread(round_ratios(blocks, num, den, s, examples))
+        if s is None:
+            total = out[den]["examples_per_s"] / out[num]["examples_per_s"]
+        else:
+            e = examples // n
+            total = out[num][f"end_to_end_{e}_epoch_s"] / out[den][f"end_to_end_{e}_epoch_s"]
+        out[key] = samples["median"]
+        out[f"{key}_spread"] = {**samples, "total": total}
+    losses = {
+        arm: [h["loss"] for h in trainers[arm].state.log_history if "loss" in h] for arm in ARMS
+    }
     a, b = losses["resident_reference"], losses["precomputed_reference"]
     out["max_loss_difference"] = max(abs(x - y) for x, y in zip(a, b, strict=True))
-    for name in ("tspin", "tspin_beta0"):
-        out[f"{name}_time_per_example_vs_spin"] = (
-            pre["examples_per_s"] / out[name]["examples_per_s"]
-        )
     return out
 
 
-def _timed_run(build, out_dir: Path, n: int) -> tuple[dict, list[float]]:
-    """Build a trainer (the set-up) and train it, timing each epoch to its end; returns the
-    timings and the logged losses."""
-    import torch
-    from transformers import TrainerCallback
+def train_interleaved(trainers: dict, block_steps: int) -> tuple[dict[str, list[dict]], int]:
+    """Train every trainer, each in its own thread, one at a time in turns of `block_steps`
+    optimizer steps (see _Interleaved), the order rotating each round. Returns each one's
+    blocks and the number of rounds."""
+    runners = {name: _Interleaved(t, block_steps) for name, t in trainers.items()}
+    for r in runners.values():
+        r.thread.start()
+    rounds = 0
+    while active := [name for name, r in runners.items() if not r.finished]:
+        for name in interleave_order(active, rounds):
+            runners[name].run_block()
+        rounds += 1
+    return {name: r.blocks for name, r in runners.items()}, rounds
 
-    class EpochClock(TrainerCallback):
-        def __init__(self):
-            self.ends: list[float] = []
 
-        def on_epoch_end(self, args, state, control, **kwargs):
-            self.ends.append(time.perf_counter())
+class _Interleaved:
+    """One trainer's `train()` in its own thread, run a block of optimizer steps at a time
+    when the main thread calls `run_block`; only one thread runs at any time. The blocks:
+    "start" (train()'s own preparation, up to on_train_begin), "steps" (at most block_steps
+    steps, ending at an epoch's end at the latest) and "end" (after the last epoch)."""
 
-    torch.manual_seed(0)
-    start = time.perf_counter()
-    trainer = build(out_dir)
-    setup_s = time.perf_counter() - start  # loads, tokenisation and any reference pass
-    clock = EpochClock()
-    trainer.add_callback(clock)
-    train_start = time.perf_counter()
-    trainer.train()
-    epoch_s = [b - a for a, b in zip([train_start, *clock.ends], clock.ends, strict=False)]
-    timings = {
-        "setup_s": setup_s,
-        "epoch_s": epoch_s,
-        "examples_per_s": n * len(epoch_s) / sum(epoch_s),
-        **{
-            f"end_to_end_{e}_epoch_s": setup_s + end - train_start
-            for e, end in enumerate(clock.ends, start=1)
-        },
-    }
-    return timings, [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    def __init__(self, trainer, block_steps: int):
+        import threading
+
+        from transformers import TrainerCallback
+
+        self.trainer, self.block_steps = trainer, block_steps
+        self.blocks: list[dict] = []
+        self.finished, self.error = False, None
+        self._turn, self._yielded = threading.Semaphore(0), threading.Semaphore(0)
+        self._steps, self._began = 0, 0.0
+        runner = self
+
+        class Turns(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                runner._yield("start")
+
+            def on_step_end(self, args, state, control, **kwargs):
+                runner._steps += 1
+                if runner._steps == runner.block_steps:
+                    runner._yield("steps")
+
+            def on_epoch_end(self, args, state, control, **kwargs):
+                if runner._steps:
+                    runner._yield("steps", epoch_end=True)
+                else:  # the block that ended at this epoch's last step
+                    runner.blocks[-1]["epoch_end"] = True
+
+        trainer.add_callback(Turns())
+        self.thread = threading.Thread(target=self._train, daemon=True)
+
+    def _train(self) -> None:
+        import torch
+
+        torch.set_flush_denormal(True)  # per thread (see spin.cli)
+        self._turn.acquire()
+        self._began = time.perf_counter()
+        try:
+            self.trainer.train()
+            self._record("end")
+        except BaseException as e:  # re-raised in the main thread by run_block
+            self.error = e
+        finally:
+            self.finished = True
+            self._yielded.release()
+
+    def _record(self, kind: str, epoch_end: bool = False) -> None:
+        steps, batch = self._steps, self.trainer.args.per_device_train_batch_size
+        self.blocks.append(
+            {
+                "kind": kind,
+                "s": time.perf_counter() - self._began,
+                "steps": steps,
+                "examples": steps * batch,
+                "epoch_end": epoch_end,
+            }
+        )
+        self._steps = 0
+
+    def _yield(self, kind: str, epoch_end: bool = False) -> None:
+        self._record(kind, epoch_end)
+        self._yielded.release()
+        self._turn.acquire()
+        self._began = time.perf_counter()
+
+    def run_block(self) -> None:
+        """Let this trainer run its next block; return when it has."""
+        self._turn.release()
+        self._yielded.acquire()
+        if self.error is not None:
+            raise self.error
+
+
+def _ratio(t: dict, key: str) -> str:
+    s = t[f"{key}_spread"]
+    lo, hi = s["median_ci95"]
+    return f"{t[key]:.2f}x [{lo:.2f}-{hi:.2f}; {s['min']:.2f}-{s['max']:.2f}] ({s['total']:.2f}x)"
 
 
 def main(args) -> int:
@@ -264,6 +466,8 @@ def main(args) -> int:
             ),
             workdir,
             args.pairs,
+            block_steps=args.block_steps,
+            builds=args.builds,
         ),
     }
     g, t = results["generation"], results["training"]
@@ -278,10 +482,13 @@ def main(args) -> int:
             f"({g['vllm_speedup']:.2f}x; engine start-up {g['vllm_startup_s']:.1f} s, not included)"
         )
     print(
-        f"\n== SPIN training step ({t['examples']} pairs of ~50-token responses, batch 8, "
-        f"Mistral {args.train_hidden} wide x {args.train_layers} layers)"
+        f"\n== training ({t['examples']} examples of ~50-token responses, batch 8, {t['epochs']} "
+        f"epochs, Mistral {args.train_hidden} wide x {args.train_layers} layers); arms "
+        f"interleaved {t['block_steps']} steps at a time: ratios are the median over "
+        f"{t['spin_step_speedup_spread']['rounds']} rounds [its 95% interval; min-max of the "
+        "rounds] (ratio of the totals)"
     )
-    for name in ("resident_reference", "precomputed_reference"):
+    for name in ARMS:
         r = t[name]
         print(
             f"{name:22}: {r['examples_per_s']:7.1f} examples/s in steps; "
@@ -289,19 +496,18 @@ def main(args) -> int:
             f"at 1 epoch, {r['end_to_end_2_epoch_s']:.1f} s at 2"
         )
     print(
-        f"precomputed vs resident reference: {t['spin_step_speedup']:.2f}x per step, "
-        f"end to end {t['spin_end_to_end_speedup_1_epoch']:.2f}x at 1 epoch and "
-        f"{t['spin_end_to_end_speedup_2_epoch']:.2f}x at 2 (target >= 1.25x); "
+        f"precomputed vs resident reference: {_ratio(t, 'spin_step_speedup')} per step; "
+        f"end to end {_ratio(t, 'spin_end_to_end_speedup_1_epoch')} at 1 epoch, "
+        f"{_ratio(t, 'spin_end_to_end_speedup_2_epoch')} at 2 (target >= 1.25x); "
         f"max |loss difference| {t['max_loss_difference']:.2e}"
     )
     print(
-        f"T-SPIN step: {t['tspin']['examples_per_s']:.1f} examples/s in steps; time per example "
-        f"{t['tspin_time_per_example_vs_spin']:.2f}x SPIN's (target <= 1.6x)"
+        "T-SPIN step: time per example "
+        f"{_ratio(t, 'tspin_time_per_example_vs_spin')} SPIN's (target <= 1.6x)"
     )
     print(
-        f"T-SPIN step with beta = 0 (y0 not run): {t['tspin_beta0']['examples_per_s']:.1f} "
-        f"examples/s in steps; time per example "
-        f"{t['tspin_beta0_time_per_example_vs_spin']:.2f}x SPIN's (target <= 1.05x)"
+        "T-SPIN step with beta = 0 (y0 not run): time per example "
+        f"{_ratio(t, 'tspin_beta0_time_per_example_vs_spin')} SPIN's (target <= 1.05x)"
     )
     if args.output:
         from spin.io import write_json
