@@ -111,7 +111,7 @@ def build_graph(exp: Experiment) -> Graph:
             if arm.data_subset:
                 info["train_examples"] = arm.data_subset
             if not m.self_play:  # continued SFT: more epochs of SFT on the SPIN prompts
-                cfg = _sft_overrides(exp.sft, {**arm.training, **(arm.iterations[t] or {})})
+                cfg = exp.iteration_sft(arm_name, t)
                 model = _sft_stage(
                     f"{arm_name}/iter{t}/sft", cfg, model, prep, file, exp, estimate_file=file
                 )
@@ -212,12 +212,6 @@ def _count(exp: Experiment, file: str) -> int:
         "heldout.jsonl": exp.data.num_eval,
         "sft.jsonl": exp.data.num_sft or 207_865,
     }[file]
-
-
-def _sft_overrides(base: SFTConfig, overrides: dict) -> SFTConfig:
-    from spin.config import _build
-
-    return _build(SFTConfig, {**asdict(base), **overrides}, "continued_sft")
 
 
 def _sft_stage(
