@@ -441,7 +441,17 @@ class Experiment:
             **self.arms[arm].training,
             **(self.arms[arm].iterations[t] or {}),
         }
-        return _build(TrainingConfig, merged, f"arms.{arm}.iterations[{t}]")
+        return from_dict(TrainingConfig, merged, f"arms.{arm}.iterations[{t}]")
+
+    def iteration_sft(self, arm: str, t: int) -> SFTConfig:
+        """The SFT config of a continued-SFT arm's iteration t: the sft block's fields with
+        the same precedence as iteration_training."""
+        merged = {
+            **dataclasses.asdict(self.sft),
+            **self.arms[arm].training,
+            **(self.arms[arm].iterations[t] or {}),
+        }
+        return from_dict(SFTConfig, merged, f"arms.{arm}.iterations.{t}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -465,7 +475,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
         apply_override(data, item)
     try:
         data = expand_sweep(data)
-        exp = _build(Experiment, data, "")
+        exp = from_dict(Experiment, data, "")
         validate(exp)
         check_method_fields(exp, set(data.get("training") or {}))
     except InvalidValue as e:
@@ -586,8 +596,7 @@ def validate(exp: Experiment) -> None:
     for name, arm in exp.arms.items():
         for t, overrides in enumerate(arm.iterations):
             if not methods.get(arm.method).self_play:  # continued_sft: the sft block's fields
-                merged = {**dataclasses.asdict(exp.sft), **arm.training, **(overrides or {})}
-                cfg = _build(SFTConfig, merged, f"arms.{name}.iterations.{t}")
+                cfg = exp.iteration_sft(name, t)
             else:
                 cfg = exp.iteration_training(name, t)
             for key in RULES[type(cfg).__name__]:  # name where the value was set
@@ -783,8 +792,9 @@ def _check_keys(data: dict, cls: type, where: str) -> None:
             raise ConfigError(f"unknown key '{prefix}{key}'{nearest(key, names)}")
 
 
-def _build(cls: type, data: Any, where: str):
-    """Construct dataclass `cls` from a dict, recursively, checking keys and types."""
+def from_dict(cls: type, data: Any, where: str = ""):
+    """Construct dataclass `cls` from a dict, recursively, checking keys and types (as loading
+    a YAML does): `spin train` rebuilds its config from --config-json with it."""
     if isinstance(data, cls):
         return data
     if not isinstance(data, dict):
@@ -804,7 +814,7 @@ def _build(cls: type, data: Any, where: str):
 def _coerce(tp, value, where: str):
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)
+        return from_dict(tp, value, where)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:

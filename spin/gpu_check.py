@@ -205,9 +205,7 @@ def check_bf16_master_step(model: Path, work: Path) -> dict:
 
 
 def check_fsdp2_one_process(model: Path, work: Path) -> dict:
-    from dataclasses import asdict
-
-    from spin.pipeline.steps import train_command
+    from spin.pipeline.stages import train_command
 
     out = work / "fsdp2-step"
     cmd = train_command(
@@ -215,7 +213,7 @@ def check_fsdp2_one_process(model: Path, work: Path) -> dict:
         model,
         _dataset(model, work, "pairs"),
         out,
-        asdict(_training()),
+        _training(),
         0,
         "bfloat16",
         str(ROOT / "replication/accelerate/fsdp2-8gpu.yaml"),

@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from spin.config import SFTConfig, TrainingConfig
 from spin.memory import (
     GIB,
     GPU_MEMORY,
@@ -20,6 +21,7 @@ from spin.memory import (
     strategy_from_accelerate,
     training_memory,
 )
+from spin.pipeline.stages import SFT, Generate, Train
 
 
 def architecture_for(model) -> Architecture | None:
@@ -41,16 +43,16 @@ def architecture_for(model) -> Architecture | None:
     return KNOWN_ARCHITECTURES.get(model.name_or_path)
 
 
-def strategy_for(cfg: dict, n_gpus: int, dtype: str) -> Strategy:
+def strategy_for(cfg: SFTConfig | TrainingConfig, n_gpus: int, dtype: str) -> Strategy:
     """Where a training stage's state lives: its accelerate config on n_gpus processes, or
     one device for the in-process launcher (bf16 autocast when model.dtype is bfloat16)."""
-    if cfg.get("launcher", "inprocess") != "accelerate":
+    if cfg.launcher != "accelerate":
         return Strategy("single", 1, "bf16" if dtype == "bfloat16" else "no")
     import yaml
 
-    from spin.pipeline.steps import PROJECT_ROOT
+    from spin.pipeline.stages.training import PROJECT_ROOT
 
-    path = Path(cfg["accelerate_config"])
+    path = Path(cfg.accelerate_config)
     if not path.is_absolute() and not path.exists():
         path = PROJECT_ROOT / path
     return strategy_from_accelerate(yaml.safe_load(path.read_text()), n_gpus)
@@ -58,20 +60,19 @@ def strategy_for(cfg: dict, n_gpus: int, dtype: str) -> Strategy:
 
 def stage_memory(stage, exp, arch: Architecture, capacity: float, n_gpus: int):
     """(description, Estimate, fix or None) for a training or generation stage, else None."""
-    p = stage.params
     n_params = exp.model.num_parameters or None
-    if stage.kind in ("train", "sft"):
-        cfg = p["training"] if stage.kind == "train" else p["sft"]
+    if isinstance(stage, SFT | Train):
+        cfg = stage.config
         shape = TrainingShape(
-            per_device_batch=cfg["per_device_train_batch_size"],
-            sequences_per_example=stage.estimate.get("sequences", 1),
-            max_length=cfg["max_length"],
-            gradient_checkpointing=cfg["gradient_checkpointing"],
-            optimizer=cfg["optimizer"],
-            dtype=p["dtype"],
-            gradient_accumulation=cfg["gradient_accumulation_steps"],
+            per_device_batch=cfg.per_device_train_batch_size,
+            sequences_per_example=stage.workload().sequences,
+            max_length=cfg.max_length,
+            gradient_checkpointing=cfg.gradient_checkpointing,
+            optimizer=cfg.optimizer,
+            dtype=stage.dtype,
+            gradient_accumulation=cfg.gradient_accumulation_steps,
         )
-        strategy = strategy_for(cfg, n_gpus, p["dtype"])
+        strategy = strategy_for(cfg, n_gpus, stage.dtype)
         est = training_memory(arch, shape, strategy, capacity, n_params=n_params)
         other = training_memory(
             arch,
@@ -89,28 +90,28 @@ def stage_memory(stage, exp, arch: Architecture, capacity: float, n_gpus: int):
         what = (
             f"training: {strategy.describe()}; batch {shape.per_device_batch} x "
             f"{shape.sequences_per_example} sequences x {shape.max_length} tokens, "
-            f"{cfg['optimizer']}, gradient checkpointing {checkpointing}"
+            f"{cfg.optimizer}, gradient checkpointing {checkpointing}"
         )
         fix = None if est.fits else smallest_fix(arch, shape, strategy, capacity, n_params=n_params)
         return what, est, fix
-    if stage.kind == "generate":
-        g = p["generation"]
+    if isinstance(stage, Generate):
+        g = stage.config
         est = generation_memory(
             arch,
-            backend=g["backend"],
-            batch_size=g["batch_size"],
+            backend=g.backend,
+            batch_size=g.batch_size,
             prompt_tokens=exp.training.max_prompt_length,
-            new_tokens=g["max_new_tokens"],
-            dtype=p["dtype"],
+            new_tokens=g.max_new_tokens,
+            dtype=stage.dtype,
             capacity=capacity,
-            gpu_memory_utilization=g["gpu_memory_utilization"],
-            tensor_parallel_size=g["tensor_parallel_size"],
+            gpu_memory_utilization=g.gpu_memory_utilization,
+            tensor_parallel_size=g.tensor_parallel_size,
             n_params=n_params,
         )
-        processes = max(1, n_gpus // g["tensor_parallel_size"])
+        processes = max(1, n_gpus // g.tensor_parallel_size)
         what = (
-            f"generation: {g['backend']}, {processes} process(es), batch {g['batch_size']}, "
-            f"{exp.training.max_prompt_length} prompt + {g['max_new_tokens']} new tokens"
+            f"generation: {g.backend}, {processes} process(es), batch {g.batch_size}, "
+            f"{exp.training.max_prompt_length} prompt + {g.max_new_tokens} new tokens"
         )
         return what, est, None
     return None

@@ -8,41 +8,41 @@ from pathlib import Path
 
 from spin.pipeline.graph import build_graph
 from spin.pipeline.stage import Store, topological
-from spin.pipeline.steps import stage_argv
+from spin.pipeline.stages import SFT, Generate, Train
 
 
 def stage_compute(stage, n_params: float, args):
     """The compute estimate of one stage (training, generation), or None."""
     from spin.compute import estimate_generation, estimate_training
 
-    e = stage.estimate
-    if not n_params or "examples" not in e:
+    if not n_params:
         return None
-    if stage.kind == "generate":
-        prompt_tokens = max(args.tokens_per_sequence - e["max_new_tokens"], 0)
+    if isinstance(stage, Generate):
+        new_tokens = stage.config.max_new_tokens
+        prompt_tokens = max(args.tokens_per_sequence - new_tokens, 0)
         return estimate_generation(
-            n_params, e["examples"], prompt_tokens, e["max_new_tokens"], args.gpu, args.n_gpus
+            n_params, stage.records.count, prompt_tokens, new_tokens, args.gpu, args.n_gpus
         )
-    if stage.kind in ("train", "sft"):
+    if isinstance(stage, SFT | Train):
+        w = stage.workload()
         return estimate_training(
             n_params,
-            e["examples"],
-            args.tokens_per_sequence * e["sequences"],
-            e["epochs"],
+            w.examples,
+            args.tokens_per_sequence * w.sequences,
+            w.epochs,
             args.gpu,
             args.n_gpus,
             args.mfu,
-            gradient_checkpointing=e.get("gradient_checkpointing", False),
-            reference_forward=e.get("reference_forward", False),
+            gradient_checkpointing=w.gradient_checkpointing,
+            reference_forward=w.reference_forward,
         )
     return None
 
 
 def stage_command(stage, store, seed: int) -> list[str]:
-    """The command running `stage` executes (what --dry-run prints): steps.stage_argv, the
-    builder the stage's action runs, on the folders the run uses."""
-    inputs = {n: store.path(d) for n, d in stage.deps.items()}
-    argv = stage_argv(stage, inputs, store.partial(stage), seed)
+    """The command running `stage` executes (what --dry-run prints): the stage's argv(),
+    which its run() executes, on the folders the run uses."""
+    argv = stage.argv(store.context(stage, seed))
     return argv if argv is not None else [f"(in-process {stage.kind})"]
 
 

@@ -15,8 +15,8 @@ from spin.io import write_json
 from spin.lock import folder_lock
 from spin.pipeline.graph import Graph, build_graph
 from spin.pipeline.stage import Store, topological
-from spin.pipeline.steps import DYNAMICS
-from spin.pipeline.steps import model_path as model_path_of
+from spin.pipeline.stages import Dynamics
+from spin.pipeline.stages import model_path as model_path_of
 from spin.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def publish(graph: Graph, store: Store, root: Path) -> list[Path]:
             link.unlink()
         link.symlink_to(target)
     for stage in graph.dynamics:
-        payload = json.loads((store.path(stage) / DYNAMICS).read_text())
+        payload = json.loads((store.path(stage) / Dynamics.OUTPUT).read_text())
         out = results_dir / "dynamics" / f"{payload['arm']}-iter{payload['iteration']}.json"
         write_json(out, payload)
         written.append(out)

@@ -75,13 +75,13 @@ def run_training(
 
 
 def main(args) -> int:
-    from spin.config import SFTConfig, TrainingConfig, _build, apply_override
+    from spin.config import SFTConfig, TrainingConfig, apply_override, from_dict
     from spin.io import write_json
 
     data = json.loads(args.config_json)
     for item in args.set:
         apply_override(data, item)
-    cfg = _build(SFTConfig if args.method == "sft" else TrainingConfig, data, "config")
+    cfg = from_dict(SFTConfig if args.method == "sft" else TrainingConfig, data, "config")
     result = run_training(
         args.method, args.model, args.data, args.output_dir, cfg, seed=args.seed, dtype=args.dtype
     )

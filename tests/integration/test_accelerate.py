@@ -30,19 +30,26 @@ def _pairs_dataset(tiny_model_dir, tiny_items, out):
     )
 
 
+def _config(**extra):
+    """Four examples per process, one epoch, a loss line per step."""
+    from spin.config import TrainingConfig
+
+    return TrainingConfig(
+        learning_rate=1e-4,
+        num_train_epochs=1,
+        per_device_train_batch_size=4,
+        max_length=64,
+        max_prompt_length=48,
+        logging_steps=1,
+        **extra,
+    )
+
+
 def test_spin_train_two_cpu_processes(tiny_model_dir, tiny_items, tmp_path):
-    from spin.pipeline.steps import train_command
+    from spin.pipeline.stages import train_command
 
     _pairs_dataset(tiny_model_dir, tiny_items, tmp_path / "ds")
-    cfg = {
-        "learning_rate": 1e-4,
-        "num_train_epochs": 1,
-        "per_device_train_batch_size": 4,
-        "max_length": 64,
-        "max_prompt_length": 48,
-        "logging_steps": 1,
-        "layout": "clean",  # the tiny model's format (replication/tiny.yaml)
-    }
+    cfg = _config(layout="clean")  # the tiny model's format (replication/tiny.yaml)
     cmd = train_command(
         "spin",
         tiny_model_dir,
@@ -72,7 +79,7 @@ def test_tspin_ref_two_process_fsdp2(tiny_model_dir, tiny_items, tmp_path):
     (Run in __init__, rank 1 scored with the zeros that cpu_ram_efficient_loading gives it.)"""
     from transformers import AutoTokenizer
 
-    from spin.pipeline.steps import train_command
+    from spin.pipeline.stages import train_command
     from spin.train.dataset import build_dataset
 
     records = [
@@ -87,15 +94,7 @@ def test_tspin_ref_two_process_fsdp2(tiny_model_dir, tiny_items, tmp_path):
         max_prompt_length=48,
         out_dir=tmp_path / "ds",
     )
-    cfg = {
-        "learning_rate": 1e-4,
-        "num_train_epochs": 1,
-        "per_device_train_batch_size": 4,
-        "max_length": 64,
-        "max_prompt_length": 48,
-        "logging_steps": 1,
-        "beta": 0.1,
-    }
+    cfg = _config(beta=0.1)
     cmd = train_command(
         "tspin_ref",
         tiny_model_dir,

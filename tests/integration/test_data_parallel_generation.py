@@ -7,44 +7,42 @@ Two CPU processes stand in for two GPUs (SPIN_GENERATE_PROCESSES=2); each is a r
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import dataclass
 
 import pytest
 
-from spin.config import GenerationConfig
+from spin.config import DataConfig, GenerationConfig, ModelConfig
 from spin.generate.data_parallel import PROCESSES_ENV
 from spin.io import write_jsonl
-from spin.pipeline import steps
-from spin.pipeline.stage import Stage, Store
+from spin.pipeline.stage import Store
+from spin.pipeline.stages import BaseModel, Generate, Prepare
 
 
-def _generate_stage(tiny_model_dir, tiny_items, cfg: GenerationConfig) -> Stage:
-    """A generate stage as build_graph makes it, on a prepared-data and a model stage."""
+@dataclass(frozen=True, eq=False)
+class _Prompts(Prepare):
+    """The prepare stage with 21 tiny items as its prompts."""
 
-    def data(ctx):
+    items: tuple = ()
+
+    def run(self, ctx) -> dict:
         records = [
-            {"idx": i, "prompt": r["prompt"], "real": r["answer"]}
-            for i, r in enumerate(tiny_items[:21])
+            {"idx": i, "prompt": r["prompt"], "real": r["answer"]} for i, r in enumerate(self.items)
         ]
-        return {"prompts": write_jsonl(ctx.workdir / "prompts.jsonl", records)}
-
-    prep = Stage("prepare", "prepare", {"test": "data-parallel"}, data)
-    model = Stage(
-        "base_model",
-        "base_model",
-        {"path": str(tiny_model_dir)},
-        lambda ctx: {"model_path": str(tiny_model_dir)},
-    )
-    params = {"generation": asdict(cfg), "file": "prompts.jsonl", "dtype": "float32"}
-    return Stage(
-        "generate", "theta0/generate", params, steps.generate, deps={"model": model, "data": prep}
-    )
+        return {"prompts": write_jsonl(ctx.workdir / self.PROMPTS, records)}
 
 
-def _run(stage: Stage, root, monkeypatch, processes: int) -> tuple[bytes, dict]:
+def _generate_stage(tiny_model_dir, tiny_items, cfg: GenerationConfig) -> Generate:
+    """A generate stage as build_graph makes it, on a prepared-data and a model stage."""
+    data = DataConfig(source="tiny", num_prompts=21)
+    prep = _Prompts("prepare", data, 3, False, 0, items=tuple(tiny_items[:21]))
+    model = BaseModel("base_model", ModelConfig(name_or_path=str(tiny_model_dir)), None)
+    return Generate("theta0/generate", cfg, prep.prompts(), "float32", model, prep)
+
+
+def _run(stage: Generate, root, monkeypatch, processes: int) -> tuple[bytes, dict]:
     monkeypatch.setenv(PROCESSES_ENV, str(processes))
     store = Store(root)
-    for dep in stage.deps.values():
+    for dep in stage.inputs.values():
         store.run(dep, seed=3, config_hash="test")
     out = store.run(stage, seed=3, config_hash="test")
     return (out / "generations.jsonl").read_bytes(), store.summary(stage)

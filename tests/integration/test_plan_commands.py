@@ -1,12 +1,15 @@
 """A command `spin plan --commands` prints is the command the run executes: run as printed
-(a subprocess), it writes what the stage itself writes."""
+(a subprocess), it writes what the stage itself writes (generate: the same file; eval: the
+same scores)."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +55,24 @@ def test_printed_generate_command_writes_the_stages_output(tmp_path, capsys):
     assert _run(run, "spin/iter0/generate") == 0
     [done] = [d for d in (run / "stages").glob("generate-*") if not d.name.endswith(".partial")]
     assert read_jsonl(done / "generations.jsonl") == printed
+
+
+def test_printed_eval_command_scores_as_the_stage_does(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(run, "sft") == 0
+    cmd = _printed(capsys, run)["SFT/eval-tiny"]
+    assert cmd[:3] == ["spin", "eval", "tiny"]
+    res = subprocess.run(
+        [sys.executable, "-m", "spin.cli", *cmd[1:]], capture_output=True, text=True, cwd=ROOT
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = Path(cmd[cmd.index("--output-dir") + 1])
+    printed = json.loads((out / "tiny.json").read_text())
+    shutil.rmtree(out)  # the .partial folder: let the stage start afresh
+    assert _run(run, "SFT/eval-tiny") == 0
+    [done] = [d for d in (run / "stages").glob("eval-*") if not d.name.endswith(".partial")]
+    stage = json.loads((done / "tiny.json").read_text())
+    assert printed["tasks"] and (printed["tasks"], printed["average"]) == (
+        stage["tasks"],
+        stage["average"],
+    )

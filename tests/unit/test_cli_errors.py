@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -13,6 +15,22 @@ from spin.errors import SpinError
 from spin.pipeline.stage import Stage, Store
 
 TINY = Path(__file__).resolve().parents[2] / "replication" / "tiny.yaml"
+
+
+@dataclass(frozen=True, eq=False)
+class _Step(Stage):
+    """A stage that writes nothing: only its folder, its input and its run.json matter."""
+
+    kind: ClassVar[str] = "prepare"
+    INPUTS: ClassVar[tuple[str, ...]] = ("data",)
+    n: int = 0
+    data: Stage | None = None
+
+    def params(self) -> dict:
+        return {"n": self.n}
+
+    def run(self, ctx) -> dict:
+        return {"ok": 1}
 
 
 def _one_error_line(capsys) -> str:
@@ -44,8 +62,8 @@ def test_report_on_a_folder_without_results(tmp_path, capsys):
 
 def test_a_deleted_upstream_stage_is_named(tmp_path):
     store = Store(tmp_path)
-    up = Stage("prepare", "prepare", {"n": 1}, lambda ctx: {"ok": 1})
-    down = Stage("pairs", "spin/iter0/pairs", {}, lambda ctx: {}, deps={"data": up})
+    up = _Step("prepare", n=1)
+    down = _Step("spin/iter0/pairs", data=up)
     store.run(up, seed=0, config_hash="h")
     shutil.rmtree(store.path(up))
     with pytest.raises(SpinError, match=r"needs prepare \(data\), but .*prepare-.* is missing"):

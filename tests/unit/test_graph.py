@@ -34,26 +34,24 @@ def test_seed_changes_everything():
 def test_spin_iteration_pairs_mix_previous_and_theta0_generation_is_shared():
     exp = load_experiment(TINY)
     stages = {s.name: s for s in topological(build_graph(exp).stages)}
-    assert "previous" in stages["spin/iter1/pairs"].deps
-    assert "previous" not in stages["spin/iter0/pairs"].deps
+    assert stages["spin/iter1/pairs"].previous is stages["spin/iter0/pairs"]
+    assert stages["spin/iter0/pairs"].previous is None
     # θ0's generations (SPIN iteration 0's y′) are one stage, whatever arm asks for them
-    proto_keys = {s.deps["proto"].key for s in stages.values() if s.kind == "dynamics"}
+    proto_keys = {s.proto.key for s in stages.values() if s.kind == "dynamics"}
     assert stages["spin/iter0/generate"].key in proto_keys
-    lrs = [stages[f"spin/iter{t}/train"].params["training"]["learning_rate"] for t in range(4)]
-    betas = [stages[f"spin/iter{t}/train"].params["training"]["beta"] for t in range(4)]
+    lrs = [stages[f"spin/iter{t}/train"].config.learning_rate for t in range(4)]
+    betas = [stages[f"spin/iter{t}/train"].config.beta for t in range(4)]
     assert lrs == [1e-5, 1e-5, 2e-6, 2e-6] and betas == [0.1, 0.1, 0.1, 5.0]
 
 
 def test_zephyr_recipe_matches_the_paper():
     exp = load_experiment(TINY.parent / "spin-zephyr-7b.yaml")
     stages = {s.name: s for s in topological(build_graph(exp).stages)}
-    train = [stages[f"spin/iter{t}/train"].params["training"] for t in range(4)]
-    assert [t["learning_rate"] for t in train] == [5e-7, 5e-7, 1e-7, 1e-7]
-    assert [t["beta"] for t in train] == [0.1, 0.1, 0.1, 5.0]
-    assert {t["optimizer"] for t in train} == {"rmsprop"} and {
-        t["warmup_ratio"] for t in train
-    } == {0.1}
-    assert train[0]["per_device_train_batch_size"] * 8 == 64
+    train = [stages[f"spin/iter{t}/train"].config for t in range(4)]
+    assert [t.learning_rate for t in train] == [5e-7, 5e-7, 1e-7, 1e-7]
+    assert [t.beta for t in train] == [0.1, 0.1, 0.1, 5.0]
+    assert {t.optimizer for t in train} == {"rmsprop"} and {t.warmup_ratio for t in train} == {0.1}
+    assert train[0].per_device_train_batch_size * 8 == 64
     assert exp.model.revision.startswith("ac6e600")
     g = exp.generation
     assert (g.prompt_format, g.temperature, g.max_new_tokens, g.backend) == (
@@ -66,8 +64,8 @@ def test_zephyr_recipe_matches_the_paper():
     # starting from our own SFT puts an SFT stage from Mistral-7B-v0.1 before iteration 0
     own = load_experiment(TINY.parent / "spin-zephyr-7b.yaml", ["model.from_sft=true"])
     own_stages = {s.name: s for s in topological(build_graph(own).stages)}
-    assert own_stages["spin/iter0/train"].deps["model"].name == "sft"
-    assert own_stages["base_model"].params["model"]["name_or_path"] == "mistralai/Mistral-7B-v0.1"
+    assert own_stages["spin/iter0/train"].model.name == "sft"
+    assert own_stages["base_model"].model.name_or_path == "mistralai/Mistral-7B-v0.1"
     released = load_experiment(TINY.parent / "spin-zephyr-7b.yaml", ["data.source=spin_iter"])
     names = [s.name for s in topological(build_graph(released).stages)]
     assert not any(n.endswith("/generate") for n in names)  # the released pairs replace generation
@@ -78,8 +76,5 @@ def test_sft_only_experiment_evaluates_its_sft_output():
     graph = build_graph(exp)
     ((model, info),) = graph.checkpoints
     assert model.kind == "sft" and info["name"] == "mistral-7b-v0.1 (our SFT)"
-    assert (
-        model.params["sft"]["learning_rate"] == 2e-5
-        and model.params["sft"]["chat_template"] == "zephyr"
-    )
-    assert [s.params["suite"] for s, _ in graph.evals] == ["openllm-v1"]
+    assert model.config.learning_rate == 2e-5 and model.config.chat_template == "zephyr"
+    assert [s.suite for s, _ in graph.evals] == ["openllm-v1"]

@@ -145,9 +145,8 @@ def test_graph_trains_each_method_as_its_record_says(tmp_path):
         rec = method.METHODS[m]
         for t in (0, 1):
             train = stages[f"{arm}/iter{t}/train"]
-            assert train.params["method"] == rec.trainer
-            assert train.params["training"]["beta"] == rec.beta_at(t, 0.4)
-            pairs = train.deps["pairs"]
-            assert pairs.params["kind"] == rec.data
+            assert train.trainer == rec.trainer
+            assert train.config.beta == rec.beta_at(t, 0.4)
+            assert train.pairs.form == rec.data
             # mix_previous is true by default: only SPIN acts on it
-            assert ("previous" in pairs.deps) == (t == 1 and rec.mixes_previous)
+            assert (train.pairs.previous is not None) == (t == 1 and rec.mixes_previous)

@@ -162,18 +162,19 @@ def test_sft_conversations_are_rendered_as_the_alignment_handbook(tiny_model_dir
 
 def test_eval_data_dir_reaches_the_command_and_the_key(tmp_path):
     from spin.pipeline.graph import build_graph
-    from spin.pipeline.steps import eval_argv
+    from spin.pipeline.stage import StageContext
 
     def evals(*sets):
         exp = load_experiment(REPL / "sft-zephyr-7b.yaml", list(sets))
         return [s for s in build_graph(exp).stages if s.kind == "eval"]
 
     [hub], [local] = evals(), evals(f"eval.data_dir={tmp_path}")
-    assert "data_dir" not in hub.params  # unset: the keys of Hub evaluations are unchanged
+    assert "data_dir" not in hub.params()  # unset: the keys of Hub evaluations are unchanged
     assert hub.key != local.key
-    argv = eval_argv(local, {"model": tmp_path}, tmp_path / "out", 0)
+    ctx = StageContext(tmp_path / "out", {"model": tmp_path}, 0)
+    argv = local.argv(ctx)
     assert argv[argv.index("--data-dir") + 1] == str(tmp_path.resolve())
-    assert "--data-dir" not in eval_argv(hub, {"model": tmp_path}, tmp_path / "out", 0)
+    assert "--data-dir" not in hub.argv(ctx)
 
 
 def test_a_missing_eval_data_dir_stops_before_any_stage(tmp_path):

@@ -3,6 +3,9 @@ dataset/ that the resumed stage would reuse), and a finished stage holds no temp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pytest
 
 from spin.io import built_once, write_json
@@ -34,11 +37,18 @@ def test_a_failed_build_leaves_nothing_reusable_and_the_rerun_builds(tmp_path):
 def test_a_finished_stage_keeps_no_temp_files_of_killed_writes(tmp_path):
     store = Store(tmp_path)
 
-    def action(ctx):
-        write_json(ctx.workdir / "out.json", {"ok": 1})
-        return {}
+    @dataclass(frozen=True, eq=False)
+    class Writes(Stage):
+        kind: ClassVar[str] = "prepare"
 
-    stage = Stage("prepare", "prepare", {}, action)
+        def params(self) -> dict:
+            return {}
+
+        def run(self, ctx) -> dict:
+            write_json(ctx.workdir / "out.json", {"ok": 1})
+            return {}
+
+    stage = Writes("prepare")
     partial = store.partial(stage)
     (partial / "dataset.tmp").mkdir(parents=True)  # what kills in an earlier try left
     (partial / ".out.json.k2j4h1x9.tmp").write_text('{"o')

@@ -3,20 +3,18 @@ seeded sample of the SFT part and held-out items stay unseen."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import pytest
 
 from spin.config import ConfigError, DataConfig
 from spin.io import read_jsonl
-from spin.pipeline import steps
-from spin.pipeline.stage import Stage, StageContext
+from spin.pipeline.stage import StageContext
+from spin.pipeline.stages import Prepare
 
 
 def _prepare(tmp_path, **data) -> dict[str, list[dict]]:
     cfg = DataConfig(source="tiny", num_sft=60, num_prompts=20, num_eval=30, **data)
-    stage = Stage("prepare", "prepare", {"data": asdict(cfg), "seed": 3}, steps.prepare)
-    steps.prepare(StageContext(stage, tmp_path, {}, 3))
+    stage = Prepare("prepare", data=cfg, seed=3, need_sft=True, iterations=0)
+    stage.run(StageContext(tmp_path, {}, 3))
     return {n: read_jsonl(tmp_path / f"{n}.jsonl") for n in ("sft", "prompts", "eval")}
 
 
@@ -44,9 +42,9 @@ def test_prompts_from_sft_needs_enough_sft_items():
 def test_data_seed_fixes_the_items_whatever_the_experiment_seed(tmp_path):
     def prepare(run_seed: int, data_seed: int | None) -> dict:
         cfg = DataConfig(source="tiny", num_sft=30, num_prompts=10, num_eval=10, seed=data_seed)
-        stage = Stage("prepare", "prepare", {"data": asdict(cfg), "seed": run_seed}, steps.prepare)
+        stage = Prepare("prepare", data=cfg, seed=run_seed, need_sft=True, iterations=0)
         out = tmp_path / f"{run_seed}-{data_seed}"
-        steps.prepare(StageContext(stage, out, {}, run_seed))
+        stage.run(StageContext(out, {}, run_seed))
         return {n: read_jsonl(out / f"{n}.jsonl") for n in ("sft", "prompts", "eval")}
 
     assert prepare(1, 7) == prepare(2, 7) == prepare(7, None)
