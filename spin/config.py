@@ -436,22 +436,21 @@ class Experiment:
 
         Precedence: defaults < arm overrides < iteration overrides.
         """
-        merged = {
-            **dataclasses.asdict(self.training),
-            **self.arms[arm].training,
-            **(self.arms[arm].iterations[t] or {}),
-        }
-        return from_dict(TrainingConfig, merged, f"arms.{arm}.iterations[{t}]")
+        return self._iteration(self.training, arm, t, f"arms.{arm}.iterations[{t}]")
 
     def iteration_sft(self, arm: str, t: int) -> SFTConfig:
         """The SFT config of a continued-SFT arm's iteration t: the sft block's fields with
         the same precedence as iteration_training."""
+        return self._iteration(self.sft, arm, t, f"arms.{arm}.iterations.{t}")
+
+    def _iteration(self, block, arm: str, t: int, where: str):
+        """`block` (the training or sft config) < arm overrides < iteration t's overrides."""
         merged = {
-            **dataclasses.asdict(self.sft),
+            **dataclasses.asdict(block),
             **self.arms[arm].training,
             **(self.arms[arm].iterations[t] or {}),
         }
-        return from_dict(SFTConfig, merged, f"arms.{arm}.iterations.{t}")
+        return from_dict(type(block), merged, where)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
