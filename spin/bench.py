@@ -6,7 +6,9 @@ apart. Training: our SPIN run (reference log-probs from one pass before training
 counted) against the same run with a resident reference model (how the official trainer
 runs), per step and end to end at 1 and 2 epochs, checking that both give the same
 losses; and the T-SPIN step (three sequences, no reference) against SPIN's, with β > 0
-and with β = 0 (two sequences).
+and with β = 0 (two sequences). The reference pass is set against the reference forwards it
+saves, beside two cheaper sources of the same log-probs: vLLM scoring the same tokens, and
+the generation pass itself, for the y′ whose trainer tokens are the generated ones.
 
 The training arms are interleaved so that machine load hits them alike (run one after the
 other, the same code gave 1.44x or 2.72x per step depending on what else ran): their
@@ -120,6 +122,64 @@ def bench_generation(model: Path, n_prompts: int, new_tokens: int, skip_vllm: bo
     return out
 
 
+def generation_reuse(model: Path, n: int, new_tokens: int) -> dict:
+    """Could the reference log-probs of y′ come out of the generation pass (the generator is
+    θt)? Only where the trainer scores y′ on the very tokens, in the very context, that
+    generated it. Per layout and decoding (the generate stage's HF path, greedy as the paper
+    and sampled at temperature 1 as SPIN's later iterations), the share of n examples whose
+    trainer prompt ids and attention and y′ ids equal the generation's (allowing the EOS the
+    trainer appends to a cut-off response: one more decoding step would give its log-prob).
+    The rest would need the pass anyway. y′ is stored as text and re-tokenised, as the
+    official code does, and the official layout's trainer masks the EOS inside the prompt."""
+    from dataclasses import replace
+
+    from spin.config import GenerationConfig
+    from spin.generate.hf_backend import HFBackend
+    from spin.prompts import clean_generation, format_prompt
+    from spin.tiny.tasks import make_items
+    from spin.train.dataset import tokenize_example
+
+    items = make_items(n, seed=2)
+    base = GenerationConfig(backend="transformers", prompt_format="chat", max_new_tokens=new_tokens)
+    backend = HFBackend(str(model), base)
+    tok, eos = backend.tokenizer, backend.tokenizer.eos_token_id
+    out: dict = {"examples": n, "new_tokens": new_tokens}
+    for layout in ("clean", "official"):
+        texts = [format_prompt(tok, i["prompt"], "chat", layout) for i in items]
+        for decoding, temperature in (("greedy", 0.0), ("sampled", 1.0)):
+            backend.cfg = replace(base, layout=layout, temperature=temperature)
+            same, row = 0, 0
+            for enc, new in backend.generate_ids(texts, list(range(n))):
+                for context, mask, ids in zip(
+                    enc["input_ids"], enc["attention_mask"], new, strict=True
+                ):
+                    ids = ids.tolist()
+                    ids = ids[: ids.index(eos) + 1] if eos in ids else ids
+                    # as the generate stage stores it, then as the trainer tokenises it
+                    raw = tok.decode(ids, skip_special_tokens=layout == "clean")
+                    example = {
+                        "prompt": texts[row],
+                        "rejected": clean_generation(raw, layout, tok.eos_token),
+                    }
+                    t = tokenize_example(
+                        example,
+                        tok,
+                        roles=("generated",),
+                        layout=layout,
+                        max_length=None,
+                        max_prompt_length=None,
+                    )
+                    same += (
+                        t["prompt_ids"] == context[mask.bool()].tolist()
+                        and all(t["prompt_attention_mask"])
+                        and all(t["generated_attention_mask"])
+                        and t["generated_ids"] in (ids, ids + [eos])
+                    )
+                    row += 1
+            out[f"{layout}_{decoding}"] = same / n
+    return out
+
+
 def _datasets(model: Path, workdir: Path, n: int) -> tuple[Path, Path]:
     from transformers import AutoTokenizer
 
@@ -230,7 +290,13 @@ def arm_timings(blocks: list[dict], build_s: list[float], n: int) -> dict:
 
 
 def bench_training(
-    model: Path, workdir: Path, n: int, *, block_steps: int = 1, builds: int = 3
+    model: Path,
+    workdir: Path,
+    n: int,
+    *,
+    block_steps: int = 1,
+    builds: int = 3,
+    vllm: bool = False,
 ) -> dict:
     """Four 2-epoch runs (the paper's epochs), each built and trained as its command does:
     SPIN with the precomputed reference (train_spin's SPINTrainer) and with a resident
@@ -246,7 +312,9 @@ def bench_training(
     one sample of every ratio; a ratio is reported as the median over rounds (with a 95%
     interval for it, quartiles, min and max: `spread`) and as the ratio of the totals. The
     end-to-end ratios' rounds are modelled (`round_ratios`): the median set-up plus the
-    run's examples at that round's speed."""
+    run's examples at that round's speed. The reference pass is set against the forwards it
+    saves (`pass_budget`) and, with `vllm`, timed against vLLM scoring the same tokens after
+    training (`score_with_vllm`)."""
     import gc
 
     import torch
@@ -312,6 +380,7 @@ def bench_training(
     }
     trainers: dict = {}
     build_s: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    pass_s: list[float] = []  # the precomputed arm's reference pass, inside its build
     for i in range(builds):
         for arm in interleave_order(ARMS, i):
             trainers.pop(arm, None)
@@ -320,6 +389,8 @@ def bench_training(
             start = time.perf_counter()
             trainers[arm] = build[arm](workdir / f"ckpt-{arm}")
             build_s[arm].append(time.perf_counter() - start)
+            if arm == "precomputed_reference":
+                pass_s.append(trainers[arm].reference_pass_s)
     blocks, rounds = train_interleaved(trainers, block_steps)
     out: dict = {
         "examples": n,
@@ -349,7 +420,78 @@ def bench_training(
     }
     a, b = losses["resident_reference"], losses["precomputed_reference"]
     out["max_loss_difference"] = max(abs(x - y) for x, y in zip(a, b, strict=True))
+    out["reference_pass"] = pass_budget(out, pass_s, n)
+    if vllm:
+        out["reference_pass"]["vllm"] = score_with_vllm(
+            model, trainers["precomputed_reference"].train_dataset
+        )
     return out
+
+
+def pass_budget(t: dict, pass_s: list[float], n: int, target: float = 1.25) -> dict:
+    """The reference pass against the reference forwards it saves. F = the resident arm's
+    reference forward per example inside a step (its time per example less the precomputed
+    arm's, from the totals); the pass per example in units of F; and the longest pass with
+    which the end-to-end ratio at the last epoch would reach `target`, all else as measured."""
+    import statistics
+
+    res, pre = t["resident_reference"], t["precomputed_reference"]
+    seconds = statistics.median(pass_s)
+    forward = 1 / res["examples_per_s"] - 1 / pre["examples_per_s"]
+    e = t["epochs"]
+    budget = res[f"end_to_end_{e}_epoch_s"] / target - (pre[f"end_to_end_{e}_epoch_s"] - seconds)
+    return {
+        "pass_s": seconds,
+        "builds_s": pass_s,
+        "pass_per_example_s": seconds / n,
+        "reference_forward_per_example_s": forward,
+        "pass_in_forwards": seconds / n / forward,
+        "target": target,
+        "epochs": e,
+        "pass_needed_s": budget,
+        "pass_needed_in_forwards": budget / n / forward,
+    }
+
+
+def score_with_vllm(model: Path, dataset, runs: int = 2) -> dict:
+    """The reference pass's sequences (prompt + y, prompt + y′ of the tokenised dataset)
+    scored by vLLM instead (prompt log-probs, one engine, float32 as the trainer): seconds
+    of the last of `runs` timed passes (the first warms the engine up), and the largest
+    difference of its summed log-probs from the trainer's pass (the dataset's ref columns)."""
+    from vllm import SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    from spin.config import GenerationConfig
+    from spin.generate.vllm_backend import VLLMBackend
+
+    prompts = dataset["prompt_ids"]
+    sequences = [p + y for p, y in zip(prompts, dataset["real_ids"], strict=True)]
+    sequences += [p + y for p, y in zip(prompts, dataset["generated_ids"], strict=True)]
+    starts = [len(p) for p in prompts] * 2
+    engine = VLLMBackend(
+        str(model), GenerationConfig(backend="vllm", gpu_memory_utilization=0.2), dtype="float32"
+    )
+    params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+    try:
+        for _ in range(runs):
+            start = time.perf_counter()
+            outputs = engine.llm.generate(
+                [TokensPrompt(prompt_token_ids=s) for s in sequences], params, use_tqdm=False
+            )
+            seconds = time.perf_counter() - start
+    finally:
+        engine.close()
+    sums = [
+        sum(o.prompt_logprobs[j][ids[j]].logprob for j in range(k, len(ids)))
+        for o, ids, k in zip(outputs, sequences, starts, strict=True)
+    ]
+    trainer = list(dataset["ref_chosen_logps"]) + list(dataset["ref_rejected_logps"])
+    return {
+        "startup_s": engine.startup_s,
+        "pass_s": seconds,
+        "tokens": sum(len(s) for s in sequences),
+        "max_abs_difference": max(abs(a - b) for a, b in zip(sums, trainer, strict=True)),
+    }
 
 
 def train_interleaved(trainers: dict, block_steps: int) -> tuple[dict[str, list[dict]], int]:
@@ -455,22 +597,26 @@ def main(args) -> int:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     model = _tiny_model(workdir)
+    train_model = _tiny_model(
+        workdir,
+        f"model-{args.train_hidden}x{args.train_layers}",
+        args.train_hidden,
+        args.train_layers,
+    )
     results = {
         "generation": bench_generation(model, args.prompts, args.new_tokens, args.skip_vllm),
         "training": bench_training(
-            _tiny_model(
-                workdir,
-                f"model-{args.train_hidden}x{args.train_layers}",
-                args.train_hidden,
-                args.train_layers,
-            ),
+            train_model,
             workdir,
             args.pairs,
             block_steps=args.block_steps,
             builds=args.builds,
+            vllm=not args.skip_vllm,
         ),
     }
     g, t = results["generation"], results["training"]
+    p = t["reference_pass"]
+    p["generation_reuse"] = generation_reuse(train_model, 64, args.new_tokens)
     print(
         f"\n== generation (tiny Mistral, greedy, {g['prompts']} prompts x "
         f"{g['new_tokens']} new tokens)"
@@ -500,6 +646,31 @@ def main(args) -> int:
         f"end to end {_ratio(t, 'spin_end_to_end_speedup_1_epoch')} at 1 epoch, "
         f"{_ratio(t, 'spin_end_to_end_speedup_2_epoch')} at 2 (target >= 1.25x); "
         f"max |loss difference| {t['max_loss_difference']:.2e}"
+    )
+    reuse = p["generation_reuse"]
+    print(
+        f"reference pass: {p['pass_s']:.1f} s = {p['pass_in_forwards']:.2f} F per example "
+        "(F = the resident reference's forward in a step, "
+        f"{1000 * p['reference_forward_per_example_s']:.0f} ms an example); "
+        f"{p['target']}x at {p['epochs']} epochs needs <= {p['pass_needed_s']:.1f} s "
+        f"({p['pass_needed_in_forwards']:.2f} F)"
+    )
+    if "vllm" in p:
+        v = p["vllm"]
+        print(
+            f"  the same {v['tokens']} tokens scored by vLLM (prompt log-probs): "
+            f"{v['pass_s']:.1f} s "
+            f"({v['pass_s'] / p['pass_s']:.2f}x the pass; engine start-up {v['startup_s']:.0f} s "
+            f"not included); max |difference| {v['max_abs_difference']:.1e}"
+        )
+    print(
+        f"  y' whose trainer tokens are the generated ones (reference log-probs reusable from "
+        f"generation), of {reuse['examples']}: "
+        + ", ".join(
+            f"{k.replace('_', ' ')} {100 * v:.0f}%"
+            for k, v in reuse.items()
+            if k not in ("examples", "new_tokens")
+        )
     )
     print(
         "T-SPIN step: time per example "

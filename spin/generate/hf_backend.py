@@ -73,10 +73,19 @@ class HFBackend:
         )
         self.model.to(self.device).eval()
 
-    @torch.no_grad()
     def generate(self, texts: list[str], seeds: list[int]) -> list[str]:
         """One response per text; `seeds[i]` alone determines text i's sampling."""
         out: list[str] = []
+        # Raw text; generate_file cleans it up (spin.prompts.clean_generation).
+        skip = self.cfg.layout == "clean"
+        for _, new in self.generate_ids(texts, seeds):
+            out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=skip))
+        return out
+
+    @torch.no_grad()
+    def generate_ids(self, texts: list[str], seeds: list[int]):
+        """Per batch of cfg.batch_size texts: (the tokenizer's left-padded encoding of the
+        batch, the generated ids after it, padded after any EOS)."""
         sample = self.cfg.temperature > 0
         for b in range(0, len(texts), self.cfg.batch_size):
             batch = texts[b : b + self.cfg.batch_size]
@@ -105,8 +114,4 @@ class HFBackend:
                 logits_processor=processors,
                 pad_token_id=self.tokenizer.pad_token_id,
             )
-            new = gen[:, enc["input_ids"].shape[1] :]
-            # Raw text; generate_file cleans it up (spin.prompts.clean_generation).
-            skip = self.cfg.layout == "clean"
-            out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=skip))
-        return out
+            yield enc, gen[:, enc["input_ids"].shape[1] :]

@@ -12,11 +12,15 @@ layout gives TRL's tokens exactly).
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 from spin.config import TrainingConfig
 from spin.train.arguments import common_args, finish, last_checkpoint, load_for_training
 from spin.train.dataset import ROLES, SequenceCollator, prepare_sequences
+
+log = logging.getLogger(__name__)
 
 # The reference pass keeps no activations for a backward pass, so its batches can be this
 # many times the training batch (as generation's are); sorted by length, they pad little.
@@ -84,6 +88,7 @@ def spin_trainer_class():
             )
 
         def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
+            start = time.perf_counter()
             n = len(dataset)
             real, generated = (f"{role}_ids" for role in ROLES["pairs"])
             lengths = [
@@ -128,6 +133,10 @@ def spin_trainer_class():
                 values = torch.empty(n)
                 values[order] = sorted_values
                 dataset = dataset.add_column(key, values.tolist())
+            seconds = time.perf_counter() - start
+            log.info("reference pass: %d examples in %.1f s", n, seconds)
+            # Read by `spin bench`, which sets the pass against the reference forwards it saves.
+            self.reference_pass_s = getattr(self, "reference_pass_s", 0.0) + seconds
             return dataset
 
     return SPINTrainer

@@ -7,7 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from spin.bench import arm_timings, interleave_order, round_ratios, spread, train_interleaved
+from spin.bench import (
+    arm_timings,
+    interleave_order,
+    pass_budget,
+    round_ratios,
+    spread,
+    train_interleaved,
+)
 
 
 def test_interleave_order_rotates_each_round():
@@ -65,6 +72,23 @@ def test_arm_timings():
     assert t["end_to_end_1_epoch_s"] == 11.5
     assert t["end_to_end_2_epoch_s"] == 16.5
     assert t["examples_per_s"] == 6.4  # 64 examples in 10 s of steps
+
+
+def test_pass_budget():
+    t = {
+        "epochs": 2,
+        # 0.25 s an example with the resident reference, 0.2 without: F = 0.05 s
+        "resident_reference": {"examples_per_s": 4.0, "end_to_end_2_epoch_s": 100.0},
+        "precomputed_reference": {"examples_per_s": 5.0, "end_to_end_2_epoch_s": 90.0},
+    }
+    b = pass_budget(t, pass_s=[9.0, 7.0, 8.0], n=100)
+    assert b["pass_s"] == 8.0  # the median build's
+    assert b["reference_forward_per_example_s"] == pytest.approx(0.05)
+    assert b["pass_in_forwards"] == pytest.approx(1.6)  # 0.08 s an example
+    # 1.25x: 100 / 1.25 = 80 s end to end, of which 90 − 8 = 82 s are not the pass
+    assert b["pass_needed_s"] == pytest.approx(-2.0)
+    assert b["pass_needed_in_forwards"] == pytest.approx(-0.4)
+    assert pass_budget(t, [8.0], 100, target=1.0)["pass_needed_s"] == pytest.approx(18.0)
 
 
 class StandInTrainer:
