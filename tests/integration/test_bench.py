@@ -26,8 +26,9 @@ def test_spin_bench_runs_and_reports_the_reference_pass(tmp_path, capsys):
         for layout in ("clean", "official")
         for d in ("greedy", "sampled")
     )
-    # The official layout's trainer gives the EOS inside the prompt attention 0, so its
-    # context is never the generator's: nothing is reusable by construction.
+    # The tiny chat template ends the user turn with EOS, to which the official layout's
+    # trainer gives attention 0: its context is never the generator's, so nothing is
+    # reusable, by construction.
     assert reuse["official_greedy"] == reuse["official_sampled"] == 0.0
     for key in ("spin_step_speedup", "spin_end_to_end_speedup_2_epoch"):
         assert t[key] > 0
