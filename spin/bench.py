@@ -130,7 +130,8 @@ def generation_reuse(model: Path, n: int, new_tokens: int) -> dict:
     trainer prompt ids and attention and y′ ids equal the generation's (allowing the EOS the
     trainer appends to a cut-off response: one more decoding step would give its log-prob).
     The rest would need the pass anyway. y′ is stored as text and re-tokenised, as the
-    official code does, and the official layout's trainer masks the EOS inside the prompt."""
+    official code does, and the official layout's trainer gives attention 0 to any EOS
+    inside the prompt (the user turn's, in Zephyr's template and the tiny one)."""
     from dataclasses import replace
 
     from spin.config import GenerationConfig
@@ -206,6 +207,9 @@ def _datasets(model: Path, workdir: Path, n: int) -> tuple[Path, Path]:
             )
     return pairs, triplets
 
+
+REUSE_PROMPTS = 64
+"""y′ that `generation_reuse` generates with the training model, per layout and decoding."""
 
 # The arms of the training benchmark, in the order they are built and first run.
 ARMS = ("resident_reference", "precomputed_reference", "tspin", "tspin_beta0")
@@ -616,7 +620,7 @@ def main(args) -> int:
     }
     g, t = results["generation"], results["training"]
     p = t["reference_pass"]
-    p["generation_reuse"] = generation_reuse(train_model, 64, args.new_tokens)
+    p["generation_reuse"] = generation_reuse(train_model, REUSE_PROMPTS, args.new_tokens)
     print(
         f"\n== generation (tiny Mistral, greedy, {g['prompts']} prompts x "
         f"{g['new_tokens']} new tokens)"
