@@ -70,6 +70,8 @@ def spin_trainer_class():
 
         def __init__(self, *, layout: str, max_prompt_length: int, **kwargs):
             self.layout, self.max_prompt_length = layout, max_prompt_length
+            # Seconds in the reference pass (run inside super().__init__); read by `spin bench`.
+            self.reference_pass_s = 0.0
             tokenizer = kwargs["processing_class"]
             pad = tokenizer.pad_token_id
             pad = tokenizer.eos_token_id if pad is None else pad  # TRL's own fallback
@@ -135,8 +137,7 @@ def spin_trainer_class():
                 dataset = dataset.add_column(key, values.tolist())
             seconds = time.perf_counter() - start
             log.info("reference pass: %d examples in %.1f s", n, seconds)
-            # Read by `spin bench`, which sets the pass against the reference forwards it saves.
-            self.reference_pass_s = getattr(self, "reference_pass_s", 0.0) + seconds
+            self.reference_pass_s += seconds
             return dataset
 
     return SPINTrainer
