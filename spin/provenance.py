@@ -28,24 +28,65 @@ PACKAGES = (
 
 @functools.cache
 def git_commit() -> str:
-    """The project's commit (with '-dirty' if the tree has changes), or the baked-in
-    SPIN_GIT_COMMIT of the Docker image, or 'unknown'."""
+    """The commit of the code that is running, first found of:
+    - SPIN_GIT_COMMIT (the Docker image bakes it in);
+    - the git repository this package is imported from (with '-dirty' if tracked files
+      changed), only when the package folder's parent is that repository's top level: an
+      install inside another repository's tree (a venv in a clone) must not take its commit;
+    - the commit written into spin/_build_info.py when the package was built (`pip install .`
+      from a clone, or from git+URL; spin/_build.py);
+    - pip's record of a VCS install (direct_url.json's vcs_info.commit_id);
+    else 'unknown'."""
     if os.environ.get("SPIN_GIT_COMMIT"):
         return os.environ["SPIN_GIT_COMMIT"]
-    root = Path(__file__).resolve().parents[2]
+    return (
+        repository_commit(Path(__file__).resolve().parents[1])
+        or _built_commit()
+        or _pip_vcs_commit()
+        or "unknown"
+    )
+
+
+def repository_commit(root: Path) -> str | None:
+    """HEAD of the git repository whose top level is `root` (+'-dirty' when tracked files
+    differ from it), or None when `root` is not a repository's top level or git is missing."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root.resolve():
+            return None
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def _built_commit() -> str | None:
+    try:
+        from spin._build_info import GIT_COMMIT  # written by spin/_build.py at build time
+    except ImportError:
+        return None
+    return GIT_COMMIT or None
+
+
+def _pip_vcs_commit() -> str | None:
+    """pip writes direct_url.json for an install from a URL or folder; only a VCS URL
+    (pip install git+https://...) carries the commit."""
+    import json
+
+    try:
+        text = importlib.metadata.distribution("spin-replication").read_text("direct_url.json")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    try:
+        return json.loads(text or "{}").get("vcs_info", {}).get("commit_id")
+    except (ValueError, AttributeError):
+        return None
 
 
 @functools.cache
