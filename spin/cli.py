@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import sys
 
 from spin.errors import SpinError
@@ -46,8 +47,18 @@ def build_parser(verbs=None) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
-        p.set_defaults(_module=module)
+        p.set_defaults(_module=module, _parser=p)
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """parser.parse_args, but an unknown option is reported by the verb's parser, with the
+    verb's usage line (argparse's subparsers pass unknown options up to `spin`'s own parser,
+    whose usage says nothing about the verb)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def _flush_denormals() -> None:
@@ -66,17 +77,28 @@ def _verb_of(argv: list[str]) -> str | None:
 def run_verb(argv: list[str]) -> None:
     """Run `spin VERB ARGS...` in this process as the command line would, but let its errors
     propagate (the pipeline runs its stages' printed commands this way)."""
-    args = build_parser([argv[0]]).parse_args(argv)
+    args = parse(build_parser([argv[0]]), argv)
     code = int(args._module.main(args) or 0)
     if code:
         raise SpinError(f"spin {argv[0]} exited {code}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(sys.argv[1:] if argv is None else list(argv))
+    except BrokenPipeError:
+        # The reader went away (`spin report --reported | head -1`): stop quietly, as the
+        # Python docs advise (signal module, "Note on SIGPIPE"): point stdout at devnull so
+        # the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str]) -> int:
     verb = _verb_of(argv)
     parser = build_parser([verb] if verb else None)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if not getattr(args, "_module", None):
         parser.print_help()
         return 0
@@ -87,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     except SpinError as e:
         print(f"spin {args.verb}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise
     except OSError as e:
         if e.errno not in _USER_FS_ERRORS:
             raise
