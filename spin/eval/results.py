@@ -178,6 +178,8 @@ def samples_from_lm_eval(suite: Suite, raw: dict) -> list[dict]:
                         "subtask": sub,
                         "metric": spec.primary.metric,
                         "filter": spec.primary.filter,
+                        # the document's content hash: spin compare pairs models by it
+                        "doc_hash": s.get("doc_hash"),
                     }
                 )
     return out

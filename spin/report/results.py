@@ -1,15 +1,21 @@
 """Reading results and training-dynamics JSON files, checked against their schemas.
 
-A results directory is searched recursively for ``*.json``; each file is dispatched on its
-``"schema"`` key: ``spin-results/1`` (DESIGN.md) and ``spin-dynamics/1`` are read, files with
-no schema key (harness raw outputs, run.json) are skipped and counted, and any other
-``spin-*`` schema is an error, because it is most likely a results file we cannot read.
+A results directory is searched recursively for ``*.json`` and ``*.jsonl``; each file is
+dispatched on its content: ``spin-results/1`` (DESIGN.md) and ``spin-dynamics/1`` are read;
+stock lm-eval results, Open LLM Leaderboard v1 results and FastChat MT-Bench judgments are
+imported (spin.report.imports), except the harness outputs a spin-results file already stands
+for (its provenance names them: ``lm_eval_results_file``, ``judgments_file``, ...); other JSON
+(run.json, manifests) is skipped and counted, and any other ``spin-*`` schema is an error,
+because it is most likely a results file we cannot read.
 
-Several files may share a model name (several seeds). They are aggregated per
-(model, suite, task): ``value`` is the mean over seeds, ``spread`` the sample standard
-deviation across seeds, and ``stderr`` = sqrt(mean(stderr_i^2) + spread^2 / k). The first
-term is the evaluation's sampling error (every seed is scored on the same documents, so it
-does not shrink with k); the second is the uncertainty of the seed mean.
+Several files may share a model name (several seeds). They are pooled per
+(model, suite, task) only when they ran on the same data (the same n and, where both record
+one, the same ``data_sha256``) with different seeds; anything else is an error naming both
+files, because averaging two datasets or one run twice is not a seed mean. ``value`` is the
+mean over seeds, ``spread`` the sample standard deviation across seeds, and ``stderr`` =
+sqrt(mean(stderr_i^2) + spread^2 / k). The first term is the evaluation's sampling error
+(every seed is scored on the same documents, so it does not shrink with k); the second is the
+uncertainty of the seed mean.
 """
 
 from __future__ import annotations
@@ -44,7 +50,9 @@ class Scan:
 
     results: list[dict] = field(default_factory=list)
     dynamics: list[dict] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # JSON files without a schema key
+    skipped: list[str] = field(default_factory=list)  # JSON files in no results format
+    imported: list[str] = field(default_factory=list)  # foreign formats converted on reading
+    covered: list[str] = field(default_factory=list)  # harness outputs of a spin-results file
 
 
 def read_json(path: str | Path) -> Any:
@@ -141,12 +149,37 @@ def validate_dynamics(obj: dict, path: str | Path) -> dict:
     return {**obj, "_path": str(path)}
 
 
+_HARNESS_OUTPUTS = (
+    "samples_file",
+    "lm_eval_results_file",
+    "lm_eval_samples_file",
+    "judgments_file",
+    "answers_file",
+)
+
+
+def _covered(results: list[dict]) -> set[Path]:
+    """Harness outputs that spin-results files name in their provenance (resolved paths)."""
+    out = set()
+    for r in results:
+        prov = r.get("provenance") or {}
+        for key in _HARNESS_OUTPUTS:
+            if isinstance(prov.get(key), str) and prov[key]:
+                p = Path(prov[key])
+                out.add((p if p.is_absolute() else Path(r["_path"]).parent / p).resolve())
+    return out
+
+
 def scan(results_dir: str | Path) -> Scan:
-    """Read every results and dynamics file below `results_dir` (sorted, so output is stable)."""
+    """Read every results and dynamics file below `results_dir` (sorted, so output is stable),
+    importing the foreign formats spin.report.imports accepts."""
+    from spin.report import imports
+
     root = Path(results_dir)
     if not root.is_dir():
         raise DataError(root, "results directory not found")
     out = Scan()
+    foreign: list[Path] = []
     for path in sorted(root.rglob("*.json")):
         obj = read_json(path)
         schema = obj.get("schema") if isinstance(obj, dict) else None
@@ -160,8 +193,20 @@ def scan(results_dir: str | Path) -> Scan:
                 f"unknown schema {schema!r} (expected '{RESULTS_SCHEMA}' or '{DYNAMICS_SCHEMA}')",
                 field="schema",
             )
+        elif imports.detect_object(obj) is not None:
+            foreign.append(path)
         else:
             out.skipped.append(str(path))
+    foreign += [
+        p for p in sorted(root.rglob("*.jsonl")) if imports.is_judgment(imports.first_record(p))
+    ]
+    covered = _covered(out.results)
+    for path in foreign:
+        if path.resolve() in covered:
+            out.covered.append(str(path))
+            continue
+        out.results += imports.load_any(path)
+        out.imported.append(str(path))
     refuse_mixed_micro(root, out.results + out.dynamics)
     return out
 
@@ -211,6 +256,7 @@ def to_frame(results: list[dict]) -> pd.DataFrame:
                     "stderr": t.get("stderr"),
                     "n": t.get("n"),
                     "shots": t.get("shots"),
+                    "data_sha256": t.get("data_sha256"),
                 }
             )
         if r.get("average") is not None:
@@ -228,6 +274,7 @@ def to_frame(results: list[dict]) -> pd.DataFrame:
                     "stderr": se,
                     "n": None,
                     "shots": None,
+                    "data_sha256": None,
                 }
             )
     cols = [
@@ -245,11 +292,55 @@ def to_frame(results: list[dict]) -> pd.DataFrame:
         "stderr",
         "n",
         "shots",
+        "data_sha256",
     ]
     df = pd.DataFrame(rows, columns=cols)
     df["iteration"] = df["iteration"].astype("Int64")
     df["stderr"] = pd.to_numeric(df["stderr"]).astype(float)
+    df["n"] = pd.to_numeric(df["n"]).astype("Int64")
     return df
+
+
+def refuse_pooling_across_data(frame: pd.DataFrame) -> None:
+    """Seeds of one model are pooled only on the same data, and only across different seeds.
+
+    Per (name, suite, benchmark): every file must have the same n and, where two files both
+    record one, the same data_sha256; two files with the same (non-null) seed are one run
+    twice, not two seeds. Raises DataError naming the second file and the first.
+    """
+    for (name, suite, bench), g in frame.groupby(["name", "suite", "benchmark"], sort=False):
+        if len(g) < 2:
+            continue
+        first = g.iloc[0]
+        for _, r in g.iloc[1:].iterrows():
+            why = None
+            if not (pd.isna(r["n"]) and pd.isna(first["n"])) and (
+                pd.isna(r["n"]) or pd.isna(first["n"]) or int(r["n"]) != int(first["n"])
+            ):
+                why = f"n={_na(r['n'])} here but n={_na(first['n'])} in {first['path']}"
+            elif (
+                r["data_sha256"]
+                and first["data_sha256"]
+                and r["data_sha256"] != first["data_sha256"]
+            ):
+                why = f"other documents (data_sha256) than {first['path']}"
+            elif (
+                not pd.isna(r["seed"]) and not pd.isna(first["seed"]) and r["seed"] == first["seed"]
+            ):
+                why = (
+                    f"the same seed ({r['seed']}) as {first['path']}: one run twice, not two seeds"
+                )
+            if why:
+                raise DataError(
+                    r["path"],
+                    f"model '{name}', {suite}/{bench}: {why}; seeds are pooled only for the "
+                    "same model on the same data; give the runs different model names",
+                    field=f"tasks.{bench}",
+                )
+
+
+def _na(x) -> str:
+    return "?" if pd.isna(x) else str(int(x))
 
 
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
@@ -272,8 +363,9 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
                     f"({bad[col]}) than {firsts.iloc[0]['path']}",
                     field=f"model.{col}",
                 )
+    refuse_pooling_across_data(frame)
     keys = ["name", "suite", "benchmark"]
-    firsts = ["method", "iteration", "base_model", "train_examples", "metric"]
+    firsts = ["method", "iteration", "base_model", "train_examples", "metric", "n", "data_sha256"]
     g = frame.assign(se2=frame["stderr"] ** 2).groupby(keys, sort=False)
     out = g.agg(
         value=("value", "mean"),
@@ -298,6 +390,8 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
         "metric",
         "value",
         "stderr",
+        "n",
+        "data_sha256",
         "spread",
         "n_seeds",
         "paths",

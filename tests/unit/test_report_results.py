@@ -131,3 +131,39 @@ def test_average_stderr_is_derived_from_tasks():
     frame = results.to_frame([results.validate_results(obj, "r.json")])
     avg = frame[frame["benchmark"] == "average"].iloc[0]
     assert math.isclose(avg["stderr"], math.sqrt(2) / 2)
+
+
+def test_seeds_are_pooled_only_on_the_same_data():
+    """Same model name and seed but other data (a 3-item ARC beside the full one) was once
+    averaged as "2 seeds"; now it is an error naming both files."""
+    full = results.validate_results(result(seed=0), "full.json")
+    small = result(seed=1, value=33.3)
+    small["tasks"]["arc_challenge"]["n"] = 3
+    small = results.validate_results(small, "small.json")
+    with pytest.raises(
+        DataError,
+        match=r"small\.json field 'tasks.arc_challenge'.*n=3 here but "
+        r"n=1172 in full\.json.*same data",
+    ):
+        results.aggregate(results.to_frame([full, small]))
+    other = result(seed=1)
+    other["tasks"]["arc_challenge"]["data_sha256"] = "b" * 64
+    mine = result(seed=0)
+    mine["tasks"]["arc_challenge"]["data_sha256"] = "a" * 64
+    with pytest.raises(DataError, match=r"other documents \(data_sha256\)"):
+        results.aggregate(
+            results.to_frame(
+                [
+                    results.validate_results(mine, "a.json"),
+                    results.validate_results(other, "b.json"),
+                ]
+            )
+        )
+    twice = results.validate_results(result(seed=0), "again.json")
+    with pytest.raises(DataError, match=r"the same seed \(0\).*one run twice"):
+        results.aggregate(results.to_frame([full, twice]))
+    # same data, different seeds: pooled, n kept
+    seed1 = results.validate_results(result(seed=1, value=67.0), "s1.json")
+    agg = results.aggregate(results.to_frame([full, seed1]))
+    arc = agg[agg["benchmark"] == "arc_challenge"].iloc[0]
+    assert arc["n_seeds"] == 2 and arc["n"] == 1172 and arc["value"] == 66.0
