@@ -73,6 +73,10 @@ lock_entries() {
 # without isolation against these, installed first from the same lock, so a build fetches
 # nothing unpinned or unhashed.
 BUILD_REQUIREMENTS='~ /^(setuptools|setuptools-scm|vcs-versioning|packaging)==/'
+# deepspeed's setup.py imports torch, so it is built last, against the torch installed by
+# the pass before it. DS_BUILD_OPS=0: its ops are JIT-built when first used (on the CPU,
+# the shm comm op, with the machine's C++ compiler), as in the GPU image.
+NEEDS_TORCH_TO_BUILD='~ /^deepspeed==/'
 
 # install_lock VENV LOCK: install exactly the lock, minus the packages above. uv does it
 # when it can: the same files and hashes as pip, in a fraction of the time (parallel
@@ -82,7 +86,8 @@ install_lock() {
     local venv="$1" lock="$2" filtered uv="" part
     filtered="$(mktemp)"
     lock_entries "$lock" "$BUILD_REQUIREMENTS" >"$filtered.build"
-    lock_entries "$lock" '!~ /^(torchvision|torchaudio|torchcodec)==/' >"$filtered"
+    lock_entries "$lock" '!~ /^(torchvision|torchaudio|torchcodec|deepspeed)==/' >"$filtered"
+    lock_entries "$lock" "$NEEDS_TORCH_TO_BUILD" >"$filtered.torch"
     if [[ "${SPIN_INSTALLER:-uv}" == uv ]]; then
         if [[ ! -x "$VENV/bin/uv" && "$venv" == "$VENV" ]] && grep -q '^uv==' "$lock"; then
             lock_entries "$lock" '~ /^uv==/' >"$filtered.uv"
@@ -91,16 +96,17 @@ install_lock() {
         fi
         if [[ -x "$VENV/bin/uv" ]]; then uv="$VENV/bin/uv"; fi
     fi
-    for part in "$filtered.build" "$filtered"; do
+    for part in "$filtered.build" "$filtered" "$filtered.torch"; do
+        if [[ ! -s "$part" ]]; then continue; fi
         if [[ -n "$uv" ]]; then
-            "$uv" pip install --quiet --python "$venv/bin/python" --require-hashes --no-deps \
+            DS_BUILD_OPS=0 "$uv" pip install --quiet --python "$venv/bin/python" --require-hashes --no-deps \
                 --no-build-isolation "${find_links[@]}" -r "$part"
         else
-            quiet_pip "$venv/bin/python" -m pip install --quiet --require-hashes --no-deps \
-                --no-build-isolation -r "$part"
+            DS_BUILD_OPS=0 quiet_pip "$venv/bin/python" -m pip install --quiet --require-hashes \
+                --no-deps --no-build-isolation -r "$part"
         fi
     done
-    rm -f "$filtered" "$filtered.build"
+    rm -f "$filtered" "$filtered.build" "$filtered.torch"
 }
 
 stamp_of() {  # the lock's sha256, and what was asked for

@@ -100,9 +100,33 @@ def last_checkpoint(output_dir: Path) -> str | None:
     return None
 
 
-def finish(trainer, output_dir: Path, model_dir: Path) -> dict:
+def mixed_precision(trainer) -> bool:
+    """Whether the stage computes in 16 bits: autocast (bf16/fp16 arguments), DeepSpeed's
+    16-bit weights or FSDP2's mixed-precision policy (the accelerate config's setting)."""
+    return bool(
+        trainer.args.bf16 or trainer.args.fp16 or trainer.accelerator.mixed_precision != "no"
+    )
+
+
+def fp32_outputs(accelerator) -> None:
+    """Under FSDP2 with mixed precision, have the model return float32 outputs.
+
+    accelerate 1.15 builds FSDP2's MixedPrecisionPolicy with output_dtype = the 16-bit dtype,
+    so the per-token log-probs (which TRL's fused LM head computes in float32) come back in
+    bf16, and TRL's DPOTrainer sums them in bf16: the sum of a few hundred log-probs of -1 to
+    -10 in 8 mantissa bits is off by whole nats. The 16-bit compute (param_dtype) stays; only
+    the cast of the outputs goes. Call before the Trainer prepares the model (train())."""
+    import dataclasses
+
+    plugin = getattr(accelerator.state, "fsdp_plugin", None)
+    policy = getattr(plugin, "mixed_precision_policy", None)
+    if policy is not None and getattr(policy, "output_dtype", None) not in (None, torch.float32):
+        plugin.mixed_precision_policy = dataclasses.replace(policy, output_dtype=torch.float32)
+
+
+def finish(trainer, output_dir: Path, model_dir: Path, invariants: dict | None = None) -> dict:
     """Save the final model (and tokenizer) to model_dir, drop intermediate checkpoints,
-    and return the log history's last training metrics."""
+    and return the log history, the launcher's sharding and the step-0 invariants' numbers."""
     import shutil
 
     trainer.save_model(str(model_dir))
@@ -110,22 +134,34 @@ def finish(trainer, output_dir: Path, model_dir: Path) -> dict:
         trainer.processing_class.save_pretrained(str(model_dir))
         for ckpt in Path(output_dir).glob("checkpoint-*"):
             shutil.rmtree(ckpt, ignore_errors=True)
-    return {"log_history": trainer.state.log_history, "sharding": sharding(trainer)}
+    return {
+        "log_history": trainer.state.log_history,
+        "sharding": sharding(trainer),
+        "invariants": invariants or {},
+    }
 
 
 def sharding(trainer) -> dict:
-    """How the trained model was distributed: accelerate's distributed type, and whether the
-    parameters were FSDP2-sharded (an FSDPModule whose parameters are DTensors), so a test
-    can tell an FSDP launch from one that fell back to data parallel."""
+    """How the trained model was distributed: the launcher (accelerate's distributed type,
+    the ZeRO stage), and whether the parameters really were sharded, so a test can tell a
+    sharded launch from one that fell back to data parallel: FSDP2 (an FSDPModule whose
+    parameters are DTensors) or ZeRO-3 (parameters whose local ds_tensor holds part of
+    their ds_numel elements)."""
     from torch.distributed.fsdp import FSDPModule
     from torch.distributed.tensor import DTensor
 
     model = trainer.model_wrapped
     params = list(model.parameters())
+    ds = trainer.accelerator.state.deepspeed_plugin
     return {
         "distributed_type": str(trainer.accelerator.distributed_type).split(".")[-1],
         "num_processes": trainer.accelerator.num_processes,
+        "mixed_precision": trainer.accelerator.mixed_precision,
+        "zero_stage": ds.zero_stage if ds is not None else None,
         "fsdp2": isinstance(model, FSDPModule),
         "dtensor_params": sum(isinstance(p, DTensor) for p in params),
+        "zero3_partitioned_params": sum(
+            hasattr(p, "ds_tensor") and p.ds_tensor.numel() < p.ds_numel for p in params
+        ),
         "params": len(params),
     }

@@ -3,8 +3,9 @@
 SPIN's loss is exactly DPO's with chosen = the real response and rejected = the model's
 own generation (tests/integration/test_spin_trainer_loss.py checks TRL's loss against
 spin.losses.spin_loss on the same batch). The reference θt is the policy's own starting
-point, so its log-probs are computed once, before training, in one inference pass over the
-dataset (SPINTrainer), and no second model is held in memory during training.
+point, so its log-probs are computed once, in one inference pass through the policy as the
+Trainer prepared it, just before step 0 (spin.train.reference: under FSDP2 and ZeRO-3 any
+earlier pass sees other weights), and no second model is held in memory during training.
 Tokenisation is not TRL's own: `_prepare_dataset` is replaced by spin.train.dataset's, in
 the configured layout, so SPIN and T-SPIN share one tokeniser and one collator (the clean
 layout gives TRL's tokens exactly).
@@ -12,19 +13,29 @@ layout gives TRL's tokens exactly).
 
 from __future__ import annotations
 
-import logging
-import time
+import math
 from pathlib import Path
 
 from spin.config import TrainingConfig
-from spin.train.arguments import common_args, finish, last_checkpoint, load_for_training
+from spin.train.arguments import (
+    common_args,
+    finish,
+    fp32_outputs,
+    last_checkpoint,
+    load_for_training,
+    mixed_precision,
+)
 from spin.train.dataset import ROLES, SequenceCollator, prepare_sequences
+from spin.train.invariants import Step0Check, invariant_callback
+from spin.train.reference import (
+    IndexedCollator,
+    reference_callback,
+    reference_rows,
+    with_example_index,
+)
 
-log = logging.getLogger(__name__)
-
-# The reference pass keeps no activations for a backward pass, so its batches can be this
-# many times the training batch (as generation's are); sorted by length, they pad little.
-REFERENCE_BATCH_FACTOR = 4
+# The loss at Δ = 0 (step 0, policy = reference), per TRL loss type SPIN uses.
+LOSS_AT_ZERO = {"sigmoid": math.log(2), "hinge": 1.0}
 
 
 def dpo_config(cfg: TrainingConfig, output_dir: Path, seed: int, dtype: str):
@@ -35,8 +46,9 @@ def dpo_config(cfg: TrainingConfig, output_dir: Path, seed: int, dtype: str):
         beta=cfg.beta,
         loss_type=[cfg.loss_type],
         max_length=cfg.max_length,
+        # Tells DPOTrainer to read ref_*_logps from each batch instead of running a reference
+        # model; SPINTrainer fills them from its own pass (spin.train.reference).
         precompute_ref_log_probs=True,
-        precompute_ref_batch_size=REFERENCE_BATCH_FACTOR * cfg.per_device_train_batch_size,
         disable_dropout=True,
         # prepare_sequences keeps only the token columns; Trainer's pruning would drop the masks.
         remove_unused_columns=False,
@@ -45,38 +57,48 @@ def dpo_config(cfg: TrainingConfig, output_dir: Path, seed: int, dtype: str):
 
 def spin_trainer_class():
     # TRL is imported lazily (as in the other trainers) so `import spin` stays cheap.
-    import torch
-    from torch.utils.data import DataLoader
     from trl import DPOTrainer
-    from trl.models import prepare_deepspeed
 
     class SPINTrainer(DPOTrainer):
         """DPOTrainer reading spin.train.dataset's tokens, whose reference log-probs come from
-        one sorted, batched inference pass.
+        spin.train.reference's pass through the prepared policy.
 
         Tokens: TRL 1.16 has no public hook for a dataset that is already tokenised (it always
         runs `_prepare_dataset`), so that method is replaced by spin.train.dataset's.
 
         Reference: TRL 1.16 consumes precomputed reference log-probs as the ref_chosen_logps
-        and ref_rejected_logps columns of the tokenised dataset (the collator batches them and
-        `_compute_loss` reads them instead of running a reference model). Its own pass, in
-        `_precompute_ref_logps` (called from DPOTrainer.__init__ with
-        precompute_ref_log_probs), hashes every weight for a cache key and runs batches in
-        dataset order; this override fills the same columns with one pass over the examples
-        sorted by length, in inference mode, with TRL's own `compute_ref_log_probs` (the
-        fused log-prob kernel the training forward uses), so the values equal what the
-        policy gives at step 0 up to padding and kernel order. The model it runs is TRL's
-        choice: under DeepSpeed an inference engine that gathers ZeRO-3's partitions."""
+        and ref_rejected_logps entries of each batch. Its own pass (`_precompute_ref_logps`,
+        called from DPOTrainer.__init__) runs before the Trainer prepares the model, on a
+        second model under FSDP (zeros on all ranks but 0) and a second engine under ZeRO-3
+        (which breaks the training engine); this override only numbers the examples, and
+        `compute_loss` fills each batch's entries from the table the pass made at
+        on_train_begin. Under FSDP, DPOTrainer.__init__ still loads and shards its own
+        reference copy (it does so before any hook), then drops it unused: a load's time.
+
+        Step 0 checks the invariants of spin.train.invariants on the training forward's own
+        log-probs, captured by a forward hook on the model."""
 
         def __init__(self, *, layout: str, max_prompt_length: int, **kwargs):
             self.layout, self.max_prompt_length = layout, max_prompt_length
-            # Seconds in the reference pass (run inside super().__init__); read by `spin bench`.
+            # Seconds in the reference pass (at on_train_begin); read by `spin bench`.
             self.reference_pass_s = 0.0
+            self.reference_logps = None
             tokenizer = kwargs["processing_class"]
             pad = tokenizer.pad_token_id
             pad = tokenizer.eos_token_id if pad is None else pad  # TRL's own fallback
-            kwargs["data_collator"] = SequenceCollator(pad, ROLES["pairs"])
+            kwargs["data_collator"] = IndexedCollator(SequenceCollator(pad, ROLES["pairs"]))
             super().__init__(**kwargs)
+            fp32_outputs(self.accelerator)
+            stage = f"spin train ({Path(self.args.output_dir).parent.name or 'spin'})"
+            (loss_type,) = self.loss_types
+            self.step0 = Step0Check(
+                stage=stage,
+                mixed_precision=mixed_precision(self),
+                expected_loss=LOSS_AT_ZERO.get(loss_type),
+                loss_slope=self.beta,
+            )
+            self.add_callback(reference_callback(self, lambda: ROLES["pairs"]))
+            self.add_callback(invariant_callback(stage))
 
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
             return prepare_sequences(
@@ -90,55 +112,29 @@ def spin_trainer_class():
             )
 
         def _precompute_ref_logps(self, dataset, name: str, batch_size: int):
-            start = time.perf_counter()
-            n = len(dataset)
-            real, generated = (f"{role}_ids" for role in ROLES["pairs"])
-            lengths = [
-                len(p) + max(len(c), len(r))
-                for p, c, r in zip(
-                    dataset["prompt_ids"], dataset[real], dataset[generated], strict=True
-                )
-            ]
-            # Longest first, so an out-of-memory batch size fails at the first batch.
-            order = sorted(range(n), key=lambda i: -lengths[i])
-            loader = self.accelerator.prepare(
-                DataLoader(
-                    dataset.select(order),
-                    batch_size=batch_size,
-                    collate_fn=self.data_collator,
-                    shuffle=False,
-                )
+            # The pass itself runs at on_train_begin (spin.train.reference).
+            return with_example_index(dataset)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            ref = reference_rows(self, inputs)
+            inputs["ref_chosen_logps"], inputs["ref_rejected_logps"] = ref[:, 0], ref[:, 1]
+            if not self.step0.pending(self):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            captured = []
+            hook = self.model.register_forward_hook(
+                lambda module, args, output: captured.append(output.log_probs.detach())
             )
-            if self.ref_model is None and self.is_deepspeed_enabled:
-                if self._precompute_engine is None:
-                    self._precompute_engine = prepare_deepspeed(self.model, self.accelerator)
-                model = self._precompute_engine
-            else:
-                model = self.ref_model or self.model
-            chosen, rejected = [], []
-            with torch.inference_mode():
-                for batch in loader:
-                    c, r = self.accelerator.gather_for_metrics(
-                        self.compute_ref_log_probs(model, batch)
-                    )
-                    chosen.append(c.float().cpu())
-                    rejected.append(r.float().cpu())
-            columns = {
-                "ref_chosen_logps": torch.cat(chosen),
-                "ref_rejected_logps": torch.cat(rejected),
-            }
-            if any(len(v) != n for v in columns.values()):
-                raise RuntimeError(
-                    f"reference pass scored {len(columns['ref_chosen_logps'])} of {n}"
-                )
-            for key, sorted_values in columns.items():
-                values = torch.empty(n)
-                values[order] = sorted_values
-                dataset = dataset.add_column(key, values.tolist())
-            seconds = time.perf_counter() - start
-            log.info("reference pass: %d examples in %.1f s", n, seconds)
-            self.reference_pass_s += seconds
-            return dataset
+            try:
+                out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            finally:
+                hook.remove()
+            # What TRL summed: the per-token log-probs as the forward returned them.
+            policy = captured[-1].sum(dim=1)
+            tokens = inputs["completion_mask"].sum(dim=1)
+            delta = policy - ref.T.reshape(-1).to(policy.dtype)
+            loss = out[0] if return_outputs else out
+            self.step0.check(self.accelerator, loss, delta, tokens)
+            return out
 
     return SPINTrainer
 
@@ -196,4 +192,4 @@ def train_spin(
         model, tokenizer, dataset, cfg, ckpt_dir, seed=seed, dtype=dtype, args=args
     )
     trainer.train(resume_from_checkpoint=last_checkpoint(ckpt_dir))
-    return finish(trainer, ckpt_dir, output_dir / "model")
+    return finish(trainer, ckpt_dir, output_dir / "model", invariants=trainer.step0.record)

@@ -28,11 +28,9 @@ so no second model is ever resident.
 
 from __future__ import annotations
 
-import logging
+import math
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -40,11 +38,24 @@ from torch import Tensor
 
 from spin.config import TrainingConfig
 from spin.losses import tspin_loss
-from spin.train.arguments import common_args, finish, last_checkpoint, load_for_training
+from spin.train.arguments import (
+    common_args,
+    finish,
+    fp32_outputs,
+    last_checkpoint,
+    load_for_training,
+    mixed_precision,
+)
 from spin.train.dataset import ROLES as ROLES_BY_KIND
 from spin.train.dataset import SequenceCollator, prepare_sequences
-
-log = logging.getLogger(__name__)
+from spin.train.invariants import Step0Check, invariant_callback
+from spin.train.reference import (
+    IndexedCollator,
+    reference_callback,
+    reference_rows,
+    sequence_logps,
+    with_example_index,
+)
 
 ROLES = ROLES_BY_KIND["triplets"]  # rows [y; y′; y₀] of a batch
 # The collator's per-row tensors (the others, ref_*_logps and example_index, are per example).
@@ -52,27 +63,6 @@ SEQUENCE_KEYS = ("input_ids", "attention_mask", "completion_mask")
 
 
 # ---------------------------------------------------------------- data
-
-
-def sequence_logps_fused(model, batch: dict[str, Tensor], reduction: str) -> Tensor:
-    """Per-row log-prob of the completion tokens, via TRL's fused LM head (the model must
-    have been patched with `add_fused_lm_head`). `reduction` is sum or mean over tokens."""
-    completion_mask = batch["completion_mask"]
-    labels = batch["input_ids"].masked_fill(completion_mask == 0, -100)
-    outputs = model(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        labels=labels,
-        fused_lm_head=True,
-        use_cache=False,
-    )
-    shift_mask = completion_mask[:, 1:]
-    # Positions whose label is -100 come back as 0; the mask makes that explicit.
-    per_token = outputs.log_probs[:, -shift_mask.size(1) :] * shift_mask
-    logps = per_token.sum(dim=1)
-    if reduction == "mean":
-        logps = logps / shift_mask.sum(dim=1).clamp(min=1)
-    return logps
 
 
 def disable_dropout(model: torch.nn.Module) -> None:
@@ -142,74 +132,24 @@ def _trainer_class():
             )
             disable_dropout(self.model)
             add_fused_lm_head(self.model, outputs=("log_probs",))
-            # T-SPIN_ref: θt's log-probs, one row per example, filled when train() starts.
+            fp32_outputs(self.accelerator)
+            # T-SPIN_ref: θt's log-probs, one row per example, filled when train() starts
+            # (spin.train.reference: through the policy as the Trainer prepared it).
             self.reference_logps: Tensor | None = None
-            if reference:
-                self.train_dataset = self.train_dataset.add_column(
-                    "example_index", list(range(len(self.train_dataset)))
-                )
-                self.data_collator = IndexedCollator(self.data_collator)
-                self.add_callback(_reference_pass(self))
-
-        def precompute_reference(self) -> Tensor:
-            """θt's log-probs of each example's responses, (examples, roles used): one no-grad
-            pass over the training set through the model as the Trainer prepared it.
-
-            It runs when training starts (a callback's on_train_begin), after the Trainer has
-            placed, wrapped or sharded the model, not in __init__: under the FSDP2 config the
-            ranks other than 0 load zeros and get rank 0's weights only then
-            (cpu_ram_efficient_loading; a 2-process CPU run of the old __init__ pass logged
-            rewards of -0.24 instead of 0 at step 0), and the pass gets the training forward's
-            autocast. Under ZeRO-3 it runs through the DeepSpeed engine, whose hooks gather each
-            layer's partitioned weights for the forward as in training: no rank holds the
-            whole model and no second model is loaded (not run here: DeepSpeed has no CPU
-            build in this environment). Batches are sharded across processes and gathered back
-            with their example indices, so every rank ends with the full table. It is cached
-            in output_dir, so a resumed run (whose weights are no longer θt) reads it back."""
-            from torch.utils.data import DataLoader
-
-            from spin.io import atomic_path
-
-            dataset = self.train_dataset
-            cache = Path(self.args.output_dir) / "reference_logps.pt"
-            if cache.exists():
-                saved = torch.load(cache)
-                if saved["fingerprint"] == dataset._fingerprint:
-                    return saved["logps"]
-            if self.state.global_step > 0:
-                raise RuntimeError(
-                    f"resuming T-SPIN_ref at step {self.state.global_step} without {cache}: "
-                    "θt's reference log-probs cannot come from trained weights"
-                )
-            loader = self.accelerator.prepare(
-                DataLoader(
-                    dataset,
-                    batch_size=self.args.per_device_train_batch_size,
-                    collate_fn=self.data_collator,
-                    shuffle=False,
-                )
+            self.reference_pass_s = 0.0
+            stage = f"spin train ({Path(args.output_dir).parent.name or 'tspin'})"
+            # At Δ = 0 every margin of eq. 7 is 0: loss (1 + β)·log 2, whatever α.
+            self.step0 = Step0Check(
+                stage=stage,
+                mixed_precision=mixed_precision(self),
+                expected_loss=(1 + beta) * math.log(2) if reference else None,
+                loss_slope=2 * alpha * (1 + beta),
             )
-            model = self.model_wrapped
-            was_training = model.training
-            model.eval()
-            table = torch.full((len(dataset), len(self._roles())), float("nan"))
-            with torch.no_grad():
-                for batch in loader:
-                    batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
-                    logps = self._policy_logps(model, batch)
-                    per_role = torch.stack(list(logps.values()), dim=1)  # (batch, role)
-                    index, per_role = self.accelerator.gather_for_metrics(
-                        (batch["example_index"], per_role)
-                    )
-                    table[index.cpu()] = per_role.float().cpu()
-            model.train(was_training)
-            if table.isnan().any():
-                missing = int(table.isnan().any(dim=1).sum())
-                raise RuntimeError(f"reference pass left {missing} of {len(dataset)} unscored")
-            if self.accelerator.is_main_process:
-                with atomic_path(cache) as tmp:
-                    torch.save({"fingerprint": dataset._fingerprint, "logps": table}, tmp)
-            return table
+            self.add_callback(invariant_callback(stage))
+            if reference:
+                self.train_dataset = with_example_index(self.train_dataset)
+                self.data_collator = IndexedCollator(self.data_collator)
+                self.add_callback(reference_callback(self, self._roles, reduction))
 
         def _roles(self) -> tuple[str, ...]:
             # β = 0 (T-SPIN iteration 0, tspin_noha): y₀'s term has weight 0, so y₀ is not run.
@@ -218,17 +158,15 @@ def _trainer_class():
         def _policy_logps(self, model, inputs) -> dict[str, Tensor]:
             """Log-probs of each role this loss uses, from one forward pass over its rows."""
             roles = self._roles()  # the collator built exactly these rows
-            logps = sequence_logps_fused(model, inputs, self.reduction)
+            logps = sequence_logps(model, inputs, self.reduction)
             return dict(zip(roles, logps.chunk(len(roles)), strict=True))
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            refs = reference_rows(self, inputs) if self.reference else None
             logps = self._policy_logps(model, inputs)
             if self.reference:
-                refs = self.reference_logps.to(logps["real"].device)[inputs["example_index"]]
                 # spin.losses.tspin_ref_loss: eq. 7 on the log-ratios.
-                scores = {
-                    r: lp - refs[:, i].to(lp.dtype) for i, (r, lp) in enumerate(logps.items())
-                }
+                scores = {r: lp - refs[:, i] for i, (r, lp) in enumerate(logps.items())}
             else:
                 scores = dict(logps)
             # Without y₀ (β = 0) its score is a stand-in, y′'s detached: the historical term it
@@ -238,6 +176,10 @@ def _trainer_class():
                 scores["real"], scores["generated"], proto, alpha=self.alpha, beta=self.beta
             )
             loss = losses.mean()
+            if self.step0.pending(self):
+                tokens = inputs["completion_mask"].sum(dim=1)
+                delta = torch.cat([scores[r] for r in logps]).detach()
+                self.step0.check(self.accelerator, loss, delta, tokens)
             self._record(logps, scores)
             return (loss, {"logps": logps}) if return_outputs else loss
 
@@ -281,28 +223,6 @@ def _trainer_class():
             super().log(logs, start_time)
 
     return TripletTrainer
-
-
-@dataclass
-class IndexedCollator:
-    """A collator's batch plus each example's `example_index` (its T-SPIN_ref reference row)."""
-
-    collate: Any
-
-    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Tensor]:
-        index = torch.tensor([ex["example_index"] for ex in examples])
-        return {**self.collate(examples), "example_index": index}
-
-
-def _reference_pass(trainer):
-    """A callback that fills trainer.reference_logps once the Trainer has prepared the model."""
-    from transformers import TrainerCallback
-
-    class ReferencePass(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
-            trainer.reference_logps = trainer.precompute_reference()
-
-    return ReferencePass()
 
 
 def triplet_args(cfg: TrainingConfig, output_dir: Path, seed: int, dtype: str):
@@ -378,4 +298,4 @@ def train_tspin(
         args=args,
     )
     trainer.train(resume_from_checkpoint=last_checkpoint(ckpt_dir))
-    return finish(trainer, ckpt_dir, output_dir / "model")
+    return finish(trainer, ckpt_dir, output_dir / "model", invariants=trainer.step0.record)
