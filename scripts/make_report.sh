@@ -9,7 +9,8 @@ usage: scripts/make_report.sh [--results-dir DIR] [--output-dir DIR] [other `spi
 
   (no options)        reported-only build into reports/: tables/, figures/, index.html
   --results-dir DIR   also compare the spin-results/1 files found below DIR
-  --output-dir DIR    where to write (default: reports, or reports/ours with --results-dir)
+  --output-dir DIR    where to write (default: reports, or reports/ours with --results-dir);
+                      relative paths are taken from the current directory
   -h, --help          this help
 
 Outputs are byte-identical across runs with the same matplotlib (see reports/manifest.json).
@@ -41,5 +42,7 @@ if [[ -n "$results" ]]; then
 else
     args+=(--output-dir "${output:-$root/reports}")
 fi
-cd "$root"
+# No cd: relative paths (--output-dir, --results-dir, --reported-dir) are the caller's, as
+# with any command; PYTHONPATH finds this checkout's spin even where it is not installed.
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 exec "$python" -m spin.cli "${args[@]}" "${extra[@]+"${extra[@]}"}"

@@ -16,6 +16,13 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [[ "$(id
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
         || echo "test.sh: chromium not installed; the HTML render test will skip" >&2
 fi
+# pdflatex compiles the report's LaTeX tables in their test (skipped when absent).
+# booktabs is in texlive-latex-recommended; graphicx in texlive-latex-base.
+if ! command -v pdflatex >/dev/null && command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        texlive-latex-base texlive-latex-recommended >/dev/null) \
+        || echo "test.sh: TeX not installed; the LaTeX compile tests will skip" >&2
+fi
 bash scripts/check_lock.sh
 .venv/bin/ruff check spin tests
 .venv/bin/ruff format --check spin tests

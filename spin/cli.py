@@ -21,6 +21,7 @@ VERBS = {
     "eval": "spin.eval.command",
     "report": "spin.report.command",
     "compare": "spin.report.compare_command",
+    "cite": "spin.report.citation",
     "bench": "spin.bench",
     "inspect": "spin.inspection",
 }

@@ -14,7 +14,12 @@ HELP = (
     "Print the reported numbers, or regenerate every table, figure and the HTML report "
     "from results JSON."
 )
-EXAMPLE = "spin report --results-dir runs/zephyr/results --output-dir reports/zephyr"
+EXAMPLE = (
+    "spin report --results-dir runs/zephyr/results --output-dir reports/zephyr\n"
+    "  spin report --reported --format latex > reported.tex   (every reported table)\n"
+    "  spin report --reported --model zephyr-7b-sft-full --benchmark gsm8k   (cite one cell)"
+)
+FORMATS = ("csv", "md", "json", "latex")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +31,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=("csv", "md", "json"),
-        default="csv",
-        help="output format for --reported (default: csv)",
+        choices=FORMATS,
+        default=None,
+        help="output format for --reported: the long form as csv, md or json, or latex "
+        "(one booktabs table per reported table). Default: csv; with --model/--benchmark/"
+        "--source, one line per matching cell with its provenance",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="with --reported: only this model (its label, e.g. 'SPIN iter1', or Hub id)",
+    )
+    parser.add_argument(
+        "--benchmark",
+        default=None,
+        help="with --reported: only this benchmark (e.g. gsm8k, mmlu, ifeval)",
+    )
+    parser.add_argument(
+        "--source",
+        default=None,
+        help="with --reported: only sources starting with this (e.g. SPIN, T-SPIN, UCLA)",
     )
     parser.add_argument(
         "--results-dir",
@@ -71,19 +93,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def print_reported(fmt: str, reported_dir: Path | None, stream=None) -> None:
-    """Print the registry in long form as csv, md or json."""
-    from spin.report import registry
+def print_reported(
+    fmt: str | None,
+    reported_dir: Path | None,
+    stream=None,
+    *,
+    model: str | None = None,
+    benchmark: str | None = None,
+    source: str | None = None,
+) -> None:
+    """Print the registry (or the cells matching the filters) as csv, md, json or latex; with
+    a filter and no format, one line per cell with its provenance (for citing)."""
+    from spin.report import citation, registry, tables
 
     stream = stream or sys.stdout  # looked up at call time, so redirection works
-
-    df = registry.long_form(registry.load(reported_dir))
+    reported = registry.load(reported_dir)
+    filtered = model is not None or benchmark is not None or source is not None
+    if filtered:
+        reported = citation.find_cells(reported, model=model, benchmark=benchmark, source=source)
+        if fmt is None:
+            for row in reported.to_dict("records"):
+                stream.write(citation.cell_line(row) + "\n")
+            return
+    fmt = fmt or "csv"
+    if fmt == "latex":
+        stream.write(
+            "% spin report --reported --format latex: the reported numbers, one table per\n"
+            "% source and table. Preamble: \\usepackage{booktabs} \\usepackage{graphicx}\n\n"
+        )
+        parts = [tables.to_latex(s, d, columns=c) for s, d, c in tables.registry_tables(reported)]
+        stream.write("\n".join(parts))
+        return
+    df = registry.long_form(reported)  # value as printed: "35.10", not 35.1
     if fmt == "csv":
         df.to_csv(stream, index=False)
     elif fmt == "md":
-        stream.write(df.astype(object).where(df.notna(), "").to_markdown(index=False) + "\n")
+        text = (
+            df.astype(object).where(df.notna(), "").to_markdown(index=False, disable_numparse=True)
+        )
+        stream.write(text + "\n")
     else:
         records = json.loads(df.to_json(orient="records"))
+        for rec in records:  # a number for arithmetic, and the text the paper prints
+            rec["value_printed"] = rec["value"]
+            rec["value"] = float(rec["value"])
         stream.write(json.dumps(records, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -92,8 +145,20 @@ def main(args: argparse.Namespace) -> int:
     from spin.errors import SpinError
 
     if args.reported:
-        print_reported(args.format, args.reported_dir)
+        print_reported(
+            args.format,
+            args.reported_dir,
+            model=args.model,
+            benchmark=args.benchmark,
+            source=args.source,
+        )
         return 0
+    for option in ("format", "model", "benchmark", "source"):
+        if getattr(args, option) is not None:  # never silently ignored
+            raise SpinError(
+                f"--{option} applies only to --reported "
+                f"(e.g. spin report --reported --{option} {getattr(args, option)})"
+            )
     if args.output_dir is None:
         raise SpinError("give --output-dir (or --reported to print the registry)")
     from spin.report.build import Build

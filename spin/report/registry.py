@@ -40,12 +40,25 @@ COLUMNS = [
     "table",
     "base_model",
     "model",
+    "model_id",
+    "revision",
     "benchmark",
     "metric",
     "shots",
+    "harness",
+    "harness_version",
     "value",
     "note",
 ]
+# What a cell's provenance says when its source is silent: an explicit sentence, never blank.
+NOT_STATED = "not stated"
+# Hub ids are owner/name; revisions are full commit hashes.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_REVISION = re.compile(r"^[0-9a-f]{40}$")
+# Printed values: digits with their printed decimals ("35.10" stays "35.10").
+_PRINTED = re.compile(r"^-?\d+(\.\d+)?$")
+# Benchmarks whose printed metric name alone does not say what was computed: the note must.
+NOTE_REQUIRED = ("gsm8k", "mmlu", "ifeval", "math", "mt_bench", "average")
 
 # Task names per suite, as the results schema uses them. The reported CSV's names are canonical.
 SUITES: dict[str, tuple[str, ...]] = {
@@ -295,33 +308,41 @@ def load(directory: str | Path | None = None, *, check: bool = True) -> pd.DataF
 
 def _read(path: Path) -> pd.DataFrame:
     try:
-        df = pd.read_csv(
-            path,
-            dtype={"shots": "Int64"},
-            keep_default_na=False,
-            na_values={"shots": [""], "value": [""]},
-        )
+        # every column as text, so a value keeps its printed decimals ("35.10", not 35.1)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as e:
         raise DataError(path, f"cannot parse as CSV ({e})") from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise DataError(path, "missing column", field=missing[0])
     df = df[COLUMNS].copy()
-    values = pd.to_numeric(df["value"], errors="coerce")
-    bad = values.isna()
+    shots = pd.to_numeric(df["shots"].replace("", None), errors="coerce")
+    bad = shots.isna() & (df["shots"] != "")
+    if bad.any():
+        raise DataError(
+            path, "shots is not a whole number", line=int(bad.idxmax()) + 2, field="shots"
+        )
+    df["shots"] = shots.astype("Int64")
+    bad = ~df["value"].str.fullmatch(_PRINTED)
     if bad.any():
         raise DataError(path, "value is not a number", line=int(bad.idxmax()) + 2, field="value")
-    df["value"] = values.astype(float)
+    df["value_text"] = df["value"]  # for printing and citing
+    df["value"] = df["value"].astype(float)  # for arithmetic
     df["_file"], df["_line"] = path.name, df.index + 2
     return df
 
 
 def check_frame(df: pd.DataFrame, path: str | Path) -> None:
-    """Check a transcription: known names, no duplicate cells, averages equal their rows.
+    """Check a transcription: known names, provenance, no duplicate cells, averages.
 
-    The printed average must equal the mean of the row's cells to within 0.01, unless the
-    row's note explains the difference (the README lists the one such row).
+    Provenance: harness, harness_version, model_id and revision are never blank (a silent
+    source says so, "not stated ..."); a model_id is a Hub id (owner/name) and a revision a
+    40-hex commit; one row of a table has one model_id and revision; the benchmarks in
+    NOTE_REQUIRED carry a note. The printed average must equal the mean of the row's cells
+    to within 0.01, unless the row's note says how it differs (the README lists the one such
+    row).
     """
+    _check_provenance(df, path)
     known = known_benchmarks()
     for i, name in df["benchmark"].items():
         if name not in known:
@@ -341,7 +362,8 @@ def check_frame(df: pd.DataFrame, path: str | Path) -> None:
         k = tuple(row[c] for c in key[:4])
         if k not in means.index or means.loc[k, "size"] < 2:
             continue  # an average stated alone (e.g. from the text) has no cells to check
-        if abs(means.loc[k, "mean"] - row["value"]) > 0.01 + 1e-9 and not row["note"]:
+        explained = "differs" in row["note"]  # every average has a note; this one must say why
+        if abs(means.loc[k, "mean"] - row["value"]) > 0.01 + 1e-9 and not explained:
             raise DataError(
                 path,
                 f"average {row['value']} differs from the mean of its cells "
@@ -351,9 +373,40 @@ def check_frame(df: pd.DataFrame, path: str | Path) -> None:
             )
 
 
+def _check_provenance(df: pd.DataFrame, path: str | Path) -> None:
+    def fail(i, field: str, message: str) -> None:
+        raise DataError(path, message, line=int(i) + 2, field=field)
+
+    stated = {
+        "model_id": (_HUB_ID, "a Hub id (owner/name)"),
+        "revision": (_REVISION, "a 40-hex commit"),
+        "harness": (None, "a harness name"),
+        "harness_version": (None, "a version or commit"),
+    }
+    for col, (pattern, what) in stated.items():
+        for i, text in df[col].items():
+            if not text.strip():
+                fail(i, col, f"empty; give {what} or '{NOT_STATED} in the paper'")
+            if pattern and not text.startswith(NOT_STATED) and not pattern.fullmatch(text):
+                fail(i, col, f"'{text}' is neither {what} nor '{NOT_STATED} ...'")
+    for i, row in df[
+        df["benchmark"].isin(NOTE_REQUIRED) & (df["note"].str.strip() == "")
+    ].iterrows():
+        fail(i, "note", f"{row['benchmark']} needs a note saying how its value was computed")
+    per_row = df.groupby(["source", "table", "base_model", "model"], sort=False)
+    for col in ("model_id", "revision"):
+        varies = per_row[col].transform("nunique") > 1
+        if varies.any():
+            fail(varies.idxmax(), col, "differs between the cells of one model's row")
+
+
 def long_form(df: pd.DataFrame) -> pd.DataFrame:
-    """The registry as printed by `spin report --reported`: COLUMNS only."""
-    return df[COLUMNS].reset_index(drop=True)
+    """The registry as printed by `spin report --reported`: COLUMNS only, each value as the
+    paper prints it (text, so "35.10" keeps its zero)."""
+    out = df[COLUMNS].reset_index(drop=True)
+    if "value_text" in df.columns:
+        out["value"] = df["value_text"].to_numpy()
+    return out
 
 
 def table_rows(reported: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:

@@ -12,12 +12,13 @@ Conventions used in every table:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
 
 from spin.method import METHODS
-from spin.report import registry
+from spin.report import latex, registry
 from spin.report.registry import DISPLAY, TableSpec
 
 DASH = "–"
@@ -248,11 +249,32 @@ def _assemble(spec: TableSpec, benches: list[str], lines: list[dict]):
     return pd.DataFrame(display), pd.DataFrame(long), missing
 
 
-NOTES = (
-    "Values in %, MT-Bench on its 1–10 scale. '–' marks a missing cell (listed below the table). "
-    "Average column: in parentheses, the change from the previous iteration of the same method "
-    "(iteration 0: from the base model), as the papers print it. Ours: mean ± standard error."
-)
+def describe(display: pd.DataFrame, *, missing_listed: bool = False, bold: bool = False) -> str:
+    """The notes under a table, each only when the table holds what it explains."""
+    values = display.drop(columns=[c for c in ("Model", "Run") if c in display.columns])
+    cells = [str(v) for col in values.columns for v in values[col]]
+    notes = [
+        "Values in %, MT-Bench on its 1–10 scale."
+        if "MT-Bench" in values.columns
+        else "Values in %."
+    ]
+    if DASH in cells:
+        notes.append(
+            f"'{DASH}' marks a missing cell"
+            + (" (listed below the table)." if missing_listed else ".")
+        )
+    if "Average" in values.columns and any("(" in str(v) for v in values["Average"]):
+        notes.append(
+            "Average column: in parentheses, the change from the previous iteration of the same "
+            "method (iteration 0: from the base model), as the papers print it."
+        )
+    runs = set(display["Run"]) - {"reported"} if "Run" in display.columns else set()
+    if runs:
+        who = "Ours" if all(r.startswith("ours") for r in runs) else "Rows other than 'reported'"
+        notes.append(f"{who}: mean ± standard error.")
+    if bold:
+        notes.append("Bold: the best value in each column.")
+    return " ".join(notes)
 
 
 def to_markdown(spec: TableSpec, display: pd.DataFrame, missing: list[dict]) -> str:
@@ -266,7 +288,7 @@ def to_markdown(spec: TableSpec, display: pd.DataFrame, missing: list[dict]) -> 
             colalign=("left", "left") + ("right",) * (display.shape[1] - 2),
         ),
         "",
-        NOTES,
+        describe(display, missing_listed=bool(missing)),
     ]
     if missing:
         out += ["", "Missing cells:"]
@@ -274,12 +296,36 @@ def to_markdown(spec: TableSpec, display: pd.DataFrame, missing: list[dict]) -> 
     return "\n".join(out) + "\n"
 
 
-def to_latex(spec: TableSpec, display: pd.DataFrame) -> str:
-    """The table as a LaTeX table (booktabs; needs a UTF-8 aware engine for ± and –)."""
-    return display.to_latex(
-        index=False,
-        escape=True,
-        caption=spec.title + ". " + NOTES,
-        label=f"tab:{spec.key}",
-        column_format="ll" + "r" * (display.shape[1] - 2),
-    )
+def to_latex(spec: TableSpec, display: pd.DataFrame, *, columns: str = "") -> str:
+    """The table as a LaTeX float (booktabs, best value per column in bold, fits the text
+    width); `columns` adds a sentence on the columns' metrics to the caption."""
+    caption = f"{spec.title}. {describe(display, bold=bool(latex.best_cells(display)))}"
+    if columns:
+        caption += f" {columns}"
+    return latex.table(display, caption=caption, label=f"tab:{spec.key}", comment=spec.title)
+
+
+def registry_tables(reported: pd.DataFrame) -> list[tuple[TableSpec, pd.DataFrame, str]]:
+    """Every table the registry holds, one per (source, table, base model), in the file's
+    order, laid out like the papers' (one row per model, one column per benchmark, the
+    average last). Returns (spec, display frame, a sentence naming each column's metric)."""
+    out = []
+    groups = reported.groupby(["source", "table", "base_model"], sort=False)
+    for (source, table, base), g in groups:
+        benches = list(dict.fromkeys(b for b in g["benchmark"] if b != "average"))
+        if "average" in set(g["benchmark"]):
+            benches.append("average")
+        short = f"{source.split(' (')[0]} {table.split(' (')[0]} {base}"
+        key = re.sub(r"[^a-z0-9]+", "-", short.lower()).strip("-")
+        spec = TableSpec(
+            key, f"{source}, {table}: {base}", base, (), tuple(benches), ((source, table, None),)
+        )
+        display, _, _ = paper_table(spec, g)
+        firsts = g.drop_duplicates("benchmark")
+        metrics = [
+            f"{DISPLAY.get(b, b)} {'' if pd.isna(s) else f'{s}-shot '}{m}"
+            for b, m, s in zip(firsts["benchmark"], firsts["metric"], firsts["shots"], strict=True)
+            if b != "average"
+        ]
+        out.append((spec, display, "Metrics: " + "; ".join(metrics) + "." if metrics else ""))
+    return out

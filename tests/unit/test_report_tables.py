@@ -7,12 +7,13 @@ SPIN_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_report_tables.py
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from spin.report import registry, results, tables
+from spin.report import latex, registry, results, tables
 from spin.report.build import Build
 from spin.report.registry import PAPER_TABLES
 from tests import report_roundtrip as roundtrip
@@ -163,3 +164,53 @@ def test_unknown_benchmark_warns_with_the_nearest_name(reported, tmp_path):
     assert len(build.warnings) == 1 and "did you mean 'arc_challenge'" in build.warnings[0]
     assert "arc_chalenge" in set(build.missing["benchmark"])  # kept and listed, not dropped
     assert list(build.comparison["benchmark"]) == ["mmlu"]
+
+
+def test_latex_escapes_specials_and_writes_ascii():
+    assert latex.escape("50% & $x_1$ #2 {a} ~^\\") == (
+        r"50\% \& \$x\_1\$ \#2 \{a\} \textasciitilde{}\textasciicircum{}\textbackslash{}"
+    )
+    assert latex.escape("63.50 ± 1.49 – y′ −1") == r"63.50 $\pm$ 1.49 -- y$'$ $-$1"
+
+
+def test_latex_bolds_the_best_value_per_column(reported):
+    """SPIN Table 2's best cells, read off the paper's table by hand: ARC 65.96 (iter2),
+    TruthfulQA 55.17 (iter1), Winogrande 74.19 (SFT), GSM8k 38.97, HellaSwag 85.54 and
+    Average 63.16 (iter3), MMLU 60.92 (SFT)."""
+    spec = PAPER_TABLES["spin-table2"]
+    display, _, _ = tables.paper_table(spec, reported)
+    tex = tables.to_latex(spec, display)
+    bold = re.findall(r"\\textbf\{([\d.]+)\}", tex)
+    assert sorted(bold) == sorted(["65.96", "55.17", "74.19", "38.97", "85.54", "63.16", "60.92"])
+    assert r"\textbf{63.16} (+0.19)" in tex  # the number, not the change beside it
+    assert "(-0" not in tex  # a negative change is typeset with a minus sign, not a hyphen
+
+
+def test_latex_ties_are_all_bold_and_a_lone_value_is_not():
+    display = pd.DataFrame(
+        {"Model": ["a", "b", "c"], "Run": ["reported"] * 3, "X": ["1.00", "2.00", "2.00"]}
+    )
+    assert latex.best_cells(display) == {(1, "X"), (2, "X")}
+    one = pd.DataFrame({"Model": ["a"], "Run": ["reported"], "X": ["1.00"]})
+    assert latex.best_cells(one) == set()
+
+
+@pytest.mark.parametrize(
+    ("key", "present", "absent"),
+    [
+        ("tspin-table1", ["Values in %.", "Average column"], ["MT-Bench", "below the table", "–"]),
+        ("spin-table4", ["MT-Bench on its 1–10 scale"], ["Average column", "missing", "Ours"]),
+    ],
+)
+def test_captions_describe_only_what_the_table_holds(reported, key, present, absent):
+    display, _, missing = tables.paper_table(PAPER_TABLES[key], reported)
+    caption = tables.describe(display, missing_listed=bool(missing))
+    assert all(p in caption for p in present), caption
+    assert not any(a in caption for a in absent), caption
+
+
+def test_latex_drops_the_run_column_only_when_every_row_is_reported(reported):
+    spec = PAPER_TABLES["spin-table2"]
+    display, _, _ = tables.paper_table(spec, reported)
+    assert "& Run &" not in tables.to_latex(spec, display)
+    assert "Model & Run & ARC" in (GOLDEN / "spin-table2_ours.tex").read_text(encoding="utf-8")
