@@ -167,6 +167,8 @@ def main(args: argparse.Namespace) -> int:
         from spin.report.results import RESULTS_SCHEMA, scan
 
         found = scan(args.results_dir)
+        for path in found.imported:  # foreign formats are read, and said to be
+            print(f"spin report: imported {path} as {RESULTS_SCHEMA}", file=sys.stderr)
         if not found.results:
             raise SpinError(
                 f"{args.results_dir}: no {RESULTS_SCHEMA} files below it ("

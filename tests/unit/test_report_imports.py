@@ -270,3 +270,17 @@ def test_report_scan_imports_foreign_files_and_skips_covered_ones(tmp_path):
     assert [Path(p).name for p in scan.imported] == ["results_2024.json"]
     assert [Path(p).name for p in scan.covered] == ["openllm-v1.lm_eval.json"]
     assert [Path(p).name for p in scan.skipped] == ["run.json"]
+
+
+def test_spin_report_reads_an_importable_file_instead_of_dropping_it(tmp_path, capsys):
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "results_2024-01-06T09-45-44.755529.json").write_text(json.dumps(leaderboard_file()))
+    out = tmp_path / "report"
+    args = ["report", "--results-dir", str(res), "--output-dir", str(out), "--figures", "none"]
+    assert cli.main(args) == 0
+    captured = capsys.readouterr()
+    assert "imported" in captured.err and "results_2024-01-06" in captured.err
+    long = pd.read_csv(out / "results_long.csv")
+    arc = long[long["benchmark"] == "arc_challenge"].iloc[0]
+    assert arc["name"] == "HenryJJ/Instruct_Yi-6B_Dolly15K" and arc["n"] == 1172
