@@ -169,6 +169,8 @@ def main(args: argparse.Namespace) -> int:
         found = scan(args.results_dir)
         for path in found.imported:  # foreign formats are read, and said to be
             print(f"spin report: imported {path} as {RESULTS_SCHEMA}", file=sys.stderr)
+        for why in found.unusable:
+            print(f"spin report: warning: not imported: {why}", file=sys.stderr)
         if not found.results:
             raise SpinError(
                 f"{args.results_dir}: no {RESULTS_SCHEMA} files below it ("

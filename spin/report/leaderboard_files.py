@@ -118,6 +118,7 @@ def convert(path: Path, obj: dict) -> dict:
             "shots": sorted({shots_of[k] for k, *_ in mmlu})[0],
             "aggregate": "mean",
             "source_key": f"harness|{MMLU_PREFIX}*|5 (57 subjects)",
+            "note": "the leaderboard's MMLU: the plain mean of the 57 subjects (harness b281b09)",
         }
     elif mmlu:
         ignored += [k for k, *_ in mmlu]  # a partial MMLU is no MMLU number

@@ -3,8 +3,8 @@ spin-results/1.
 
 lm-eval names tasks and metrics its own way; the suites in ``eval/suites/*.yaml`` say which
 lm-eval subtasks, metric and filter make each of the papers' numbers (e.g. gsm8k is
-``exact_match`` under ``strict-match``; SPIN's mmlu is the plain mean of the 57
-``mmlu_<subject>`` tasks, the size-weighted one beside it). The file is scored with exactly
+``exact_match`` under ``strict-match``; mmlu comes from the 57 ``mmlu_<subject>`` results,
+averaged as the suite says, with the other mean beside it). The file is scored with exactly
 those definitions (spin.eval.results.tasks_from_lm_eval), so a stock run and ``spin eval``
 give the same number for the same per-task results. The suite is the one whose tasks the file
 covers most (ties: the caller's preference, then openllm-v1, spin-bbh, tspin-10).

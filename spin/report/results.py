@@ -53,6 +53,7 @@ class Scan:
     skipped: list[str] = field(default_factory=list)  # JSON files in no results format
     imported: list[str] = field(default_factory=list)  # foreign formats converted on reading
     covered: list[str] = field(default_factory=list)  # harness outputs of a spin-results file
+    unusable: list[str] = field(default_factory=list)  # foreign files that failed to convert: why
 
 
 def read_json(path: str | Path) -> Any:
@@ -205,7 +206,11 @@ def scan(results_dir: str | Path) -> Scan:
         if path.resolve() in covered:
             out.covered.append(str(path))
             continue
-        out.results += imports.load_any(path)
+        try:
+            out.results += imports.load_any(path)
+        except DataError as e:  # e.g. lm-eval results of tasks no suite has: said, not fatal
+            out.unusable.append(str(e))
+            continue
         out.imported.append(str(path))
     refuse_mixed_micro(root, out.results + out.dynamics)
     return out

@@ -264,7 +264,14 @@ def test_report_scan_imports_foreign_files_and_skips_covered_ones(tmp_path):
     (res / "openllm-v1.json").write_text(json.dumps(own))
     (res / "openllm-v1.lm_eval.json").write_text(json.dumps(lm_eval_minimal()))  # stands for own
     (res / "run.json").write_text(json.dumps({"config": {}}))
+    boolq = lm_eval_minimal()
+    boolq["results"] = {"boolq": {"acc,none": 0.6}}
+    boolq["n-samples"] = {"boolq": {"original": 9, "effective": 9}}
+    (res / "other" / "results_2025.json").parent.mkdir()
+    (res / "other" / "results_2025.json").write_text(json.dumps(boolq))
     scan = results.scan(res)
+    (why,) = scan.unusable  # said, not dropped silently, and not fatal for the rest
+    assert "results_2025.json" in why and "['boolq']" in why
     names = sorted(r["model"]["name"] for r in scan.results)
     assert names == ["HenryJJ/Instruct_Yi-6B_Dolly15K", "SPIN iter1"]
     assert [Path(p).name for p in scan.imported] == ["results_2024.json"]
