@@ -5,7 +5,8 @@ Layout of the output directory::
     comparison.csv        one row per (model, benchmark) with ours and reported (needs results)
     missing.csv           every '–' cell and every result with no reported counterpart
     results_long.csv      all our aggregated values, placed in a paper table or not (needs results)
-    tables/KEY.{md,tex,csv}   the papers' tables, ours beside reported
+    tables/KEY.{md,tex,csv}   the papers' tables, ours beside reported; and results-SUITE-BASE
+                          for each (suite, base model) of ours that no paper table holds
     figures/NAME.{png,svg}
     index.html            all of it on one self-contained page
     manifest.json         sha256 of every file above and the matplotlib version that drew them
@@ -24,7 +25,7 @@ import pandas as pd
 
 from spin.errors import nearest
 from spin.io import replace_dir_contents, sha256_file
-from spin.report import registry, results, tables
+from spin.report import own_results, registry, results, tables
 from spin.report.registry import PAPER_TABLES
 
 FIGURE_CAPTIONS = {
@@ -67,7 +68,29 @@ class Build:
         self.tables = {
             k: tables.paper_table(s, self.reported, ours_arg) for k, s in PAPER_TABLES.items()
         }
-        missing = unmatched + [m for _, _, miss in self.tables.values() for m in miss]
+        # results no paper table holds get tables of their own; missing.csv names each such
+        # model once instead of listing every one of its cells as "no reported value"
+        self.own = own_results.own_tables(self.reported, self.ours)
+        own_cells = {
+            (n, b)
+            for t in self.own
+            for n, b in zip(t.frame["name"], t.frame["benchmark"], strict=True)
+        }
+        unmatched = [u for u in unmatched if (u["model"], u["benchmark"]) not in own_cells]
+        missing = unmatched + [
+            {
+                "table": t.spec.key,
+                "model": name,
+                "benchmark": "(all)",
+                "missing": "reported",
+                "why": f"no paper reports suite '{t.spec.suites[0]}' on base model "
+                f"'{t.spec.base_model}'; shown in its own table",
+            }
+            for t in self.own
+            for name in dict.fromkeys(t.frame["name"])
+        ]
+        missing += [m for t in self.own for m in t.missing]
+        missing += [m for _, _, miss in self.tables.values() for m in miss]
         self.missing = pd.DataFrame(
             missing, columns=["table", "model", "benchmark", "missing", "why"]
         )
@@ -107,6 +130,13 @@ class Build:
             f"{outside} outside, {int(within.isna().sum())} without a verdict; "
             f"tolerance: {self.tolerance.describe()}"
         )
+        for t in self.own:
+            names = list(dict.fromkeys(t.frame["name"]))
+            s.append(
+                f"outside the papers' tables: {len(names)} models on suite "
+                f"'{t.spec.suites[0]}', base model '{t.spec.base_model}' ({', '.join(names)}): "
+                f"table and figure {t.spec.key}"
+            )
         s.append(f"missing cells listed: {len(self.missing)}")
         return s
 
@@ -141,8 +171,11 @@ class Build:
         written.append(stage / "missing.csv")
         tdir = stage / "tables"
         tdir.mkdir()
-        for key, (display, long, miss) in self.tables.items():
-            spec = PAPER_TABLES[key]
+        own = [(t.spec, (t.display, t.long, t.missing)) for t in self.own]
+        for spec, (display, long, miss) in [
+            (PAPER_TABLES[k], v) for k, v in self.tables.items()
+        ] + own:
+            key = spec.key
             (tdir / f"{key}.md").write_text(
                 tables.to_markdown(spec, display, miss), encoding="utf-8"
             )
@@ -151,14 +184,28 @@ class Build:
             written += [tdir / f"{key}.{ext}" for ext in ("md", "tex", "csv")]
         figs, skipped = self._figures(stage / "figures", figures)
         written += [p for _, paths in figs for p in paths]
+        drawn = dict(figs)
+        own_keys = {t.spec.key for t in self.own}
         pngs = [
-            (FIGURE_CAPTIONS.get(stem) or _tasks_caption(stem), paths[0]) for stem, paths in figs
+            (FIGURE_CAPTIONS.get(stem) or _tasks_caption(stem), paths[0])
+            for stem, paths in figs
+            if stem not in own_keys
         ]
         page = html.page(
             title="SPIN / T-SPIN replication report",
             summary=self.summary,
             comparison=self.comparison if self.has_results else None,
             tolerance=self.tolerance.describe(),
+            own=[
+                html.OwnSection(
+                    t.spec.title,
+                    t.display,
+                    t.missing,
+                    own_results.caption(t),
+                    drawn[t.spec.key][0] if t.spec.key in drawn else None,
+                )
+                for t in self.own
+            ],
             tables=[(PAPER_TABLES[k].title, d, m) for k, (d, _, m) in self.tables.items()],
             figures=pngs,
             skipped_figures=skipped,
@@ -184,6 +231,7 @@ class Build:
     def figure_plan(self) -> tuple[list[str], list[str]]:
         """Stems of the figures this build can draw from its data, and why others cannot."""
         stems = ["average_over_iterations", *[f"tasks_{k}" for k in PAPER_TABLES]]
+        stems += [own_results.figure_stem(t) for t in self.own]
         skipped = []
         mt = (
             self.ours[
@@ -211,6 +259,8 @@ class Build:
         return stems, skipped
 
     def _figures(self, fdir: Path, figures) -> tuple[list[tuple[str, list[Path]]], list[str]]:
+        from spin.report import dynamics_figure
+
         figures.configure()
         stems, skipped = self.figure_plan()
         draw = {
@@ -219,7 +269,13 @@ class Build:
             ),
             "mtbench_radar": lambda: figures.mtbench_radar(self.ours, fdir),
             "data_size": lambda: figures.data_size(self.reported, self.ours, fdir),
-            "training_dynamics": lambda: figures.training_dynamics(self.dynamics, fdir),
+            "training_dynamics": lambda: dynamics_figure.training_dynamics(
+                dynamics_figure.frame(self.scan.dynamics), fdir
+            ),
+            **{
+                own_results.figure_stem(t): (lambda t=t: own_results.figure(t, fdir))
+                for t in self.own
+            },
             **{
                 f"tasks_{k}": (lambda k=k: figures.task_bars(self.reported, self.ours, k, fdir))
                 for k in PAPER_TABLES

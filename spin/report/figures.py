@@ -35,6 +35,7 @@ METHOD_COLORS = {
 }
 _EXTRA_COLORS = ("#17becf", "#e377c2", "#ff7f0e", "#000000", "#006d2c", "#e6550d")
 FORMATS = ("png", "svg")
+NA = "n/a"  # the mark of a missing value, in every figure
 SAVE_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
 
 
@@ -117,10 +118,86 @@ def _series(reported: pd.DataFrame, ours: pd.DataFrame, key: str, bench: str) ->
     return [{"method": m, "side": s, "name": n, "points": p} for (m, s, n), p in out.items()]
 
 
-def _plot_lines(ax, series: list[dict]) -> None:
+def value_limits(
+    values: list[float], *, floor: float | None = None, min_span: float = 1.0, pad: float = 0.08
+) -> tuple[float, float]:
+    """Limits for a line plot's value axis: the data's range widened to at least `min_span` (a
+    near-constant series otherwise gets matplotlib's ±0.04 window around its value, which
+    reads as a swing) and padded by `pad` of the span. With `floor` (e.g. 0 for scores) the
+    range does not extend below it except for the padding, which keeps a line at the floor
+    off the axis spine."""
+    lo, hi = float(min(values)), float(max(values))
+    if hi - lo < min_span:
+        mid = (lo + hi) / 2
+        lo, hi = mid - min_span / 2, mid + min_span / 2
+    if floor is not None and lo < floor <= min(values):
+        lo, hi = floor, hi + (floor - lo)  # shift up, keeping the span
+    margin = pad * (hi - lo)
+    return lo - margin, hi + margin
+
+
+def mark_missing(ax, xs: list[float], y: float, rgb: str) -> None:
+    """An 'n/a' label at each x: a cell with no value, drawn apart from a score of 0."""
+    for x in xs:
+        ax.text(
+            x,
+            y,
+            NA,
+            rotation=90,
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            fontweight="bold",
+            color=rgb,
+            gid="missing",
+        )
+
+
+def mark_zero(ax, xs: list[float], rgb: str) -> None:
+    """A thick tick on the baseline and a '0' above it: a bar of height 0 is otherwise
+    invisible, and must not look like a missing value."""
+    if not xs:
+        return
+    ax.plot(
+        xs,
+        [0.0] * len(xs),
+        linestyle="none",
+        marker="_",
+        markersize=9,
+        mew=2.5,
+        color=rgb,
+        clip_on=False,
+        gid="zero",
+    )
+    for x in xs:
+        ax.annotate(
+            "0",
+            (x, 0.0),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize=6,
+            color=rgb,
+        )
+
+
+def _sides_caption(sides: set[str], errors: bool, line: bool) -> list[str]:
+    """How reported and ours are told apart, naming only the sides drawn."""
+    out = []
+    if "reported" in sides:
+        out.append("reported: solid lines" if line else "reported: plain bars")
+    if "ours" in sides:
+        text = "ours: dashed lines" if line else "ours: hatched bars"
+        out.append(text + (", ± 1 stderr" if errors else ""))
+    return out
+
+
+def _plot_lines(ax, series: list[dict]) -> bool:
     """Lines per (method, side); each iterative line starts from its side's base model (the
-    papers' curves do), the ablation from T-SPIN iteration 0 (identical there, beta = 0)."""
+    papers' curves do), the ablation from T-SPIN iteration 0 (identical there, beta = 0).
+    Returns whether any error bar was drawn."""
     start = {(s["side"], s["method"]): s["points"] for s in series if None not in s["points"]}
+    errors = False
     for s in series:
         pts = dict(s["points"])
         if s["method"] not in registry.NON_ITERATIVE and None not in pts and -1 not in pts:
@@ -129,35 +206,33 @@ def _plot_lines(ax, series: list[dict]) -> None:
                 pts[0] = start[(s["side"], parent)][0]
             elif -1 in start.get((s["side"], "sft"), {}):
                 pts[-1] = start[(s["side"], "sft")][-1]
-        s = {**s, "points": pts}
         style = {"color": color(s["method"]), "linestyle": "-" if s["side"] == "reported" else "--"}
         name = f"{s['name'] or label(s['method'])} ({s['side']})"
-        pts = s["points"]
         if None in pts:  # a non-iterative model: a horizontal reference line
             ax.axhline(pts[None][0], linewidth=1.2, label=name, **style)
             continue
         xs = sorted(pts)
         ys = [pts[x][0] for x in xs]
         err = [pts[x][1] if pts[x][1] is not None and not np.isnan(pts[x][1]) else 0.0 for x in xs]
-        marker = "o" if s["side"] == "reported" else "s"
+        errors |= any(err)
         if s["method"] == "sft":
             style["linestyle"] = "none"
         ax.errorbar(
             xs,
             ys,
             yerr=err if any(err) else None,
-            marker=marker,
+            marker="o" if s["side"] == "reported" else "s",
             markersize=4,
             capsize=3,
             label=name,
             **style,
         )
+    return errors
 
 
-def average_over_iterations(
-    reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path
-) -> list[Path]:
-    """The papers' curves: average score per iteration for each method, reported vs ours."""
+def draw_average_over_iterations(reported: pd.DataFrame, ours: pd.DataFrame) -> plt.Figure:
+    """The papers' curves: average score per iteration for each method, reported vs ours.
+    Lines, not bars: position, not length, carries the value, so the zoomed axes are honest."""
     panels = [
         ("spin-table2", "average", "average score (%)"),
         ("tspin-table1", "average", "average score (%)"),
@@ -165,6 +240,7 @@ def average_over_iterations(
         ("spin-table4", "mt_bench", "MT-Bench score (1–10)"),
     ]
     fig, axes = plt.subplots(2, 2, figsize=(15, 8.5))
+    sides, errors = set(), False
     for ax, (key, bench, ylabel) in zip(axes.flat, panels, strict=True):
         series = _series(reported, ours, key, bench)
         if key == "tspin-table1":  # the ablation lives in Table 2 but belongs on the same axes
@@ -173,65 +249,95 @@ def average_over_iterations(
                 for s in _series(reported, ours, "tspin-table2", bench)
                 if s["method"] == "tspin_noha" and s["side"] == "reported"
             ]  # ours: already in
-        _plot_lines(ax, series)
+        sides |= {s["side"] for s in series}
+        errors |= _plot_lines(ax, series)
         ax.set_title(PAPER_TABLES[key].title.split(":")[0] + f" ({PAPER_TABLES[key].base_model})")
         ax.set_xlabel("iteration (base = starting model)")
         ax.set_ylabel(ylabel)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_xticks(range(-1, 5), ["base", "0", "1", "2", "3", "4"])
-        ax.legend(
-            loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7
-        )  # outside: lines stay visible
-    fig.suptitle("Average score over self-play iterations: reported (solid) vs ours (dashed)")
+        if series:  # outside the axes: the lines stay visible
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
+    fig.suptitle(
+        "Average score over self-play iterations ("
+        + "; ".join(_sides_caption(sides, errors, line=True))
+        + ")"
+    )
     fig.tight_layout()
-    return save(fig, out_dir, "average_over_iterations")
+    return fig
 
 
-def task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str, out_dir: Path) -> list[Path]:
-    """Per-task bars per iteration for one paper table; ours hatched beside reported."""
+def average_over_iterations(
+    reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path
+) -> list[Path]:
+    """Draw and save `draw_average_over_iterations`."""
+    return save(draw_average_over_iterations(reported, ours), out_dir, "average_over_iterations")
+
+
+def _category(x, name: str):
+    return x if x is not None else name
+
+
+def draw_task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str) -> plt.Figure:
+    """Per-task bars per iteration for one paper table; ours hatched beside reported.
+
+    Bars start at 0 (not a dot plot with an axis break): a bar's length is its value, so a
+    zoomed axis would turn HellaSwag's 82.8 against 84.3 into a threefold gap. At 0 the
+    small differences are small, as they are; their sizes are in the tables and in the
+    average curves, whose lines (not bars) may zoom. A row that has a value at this x in
+    another panel but none here is marked 'n/a', never drawn as a zero-height bar.
+    """
     spec = PAPER_TABLES[key]
     benches = list(spec.benchmarks)
+    per_bench = {b: _series(reported, ours, key, b) for b in benches}
+    # every row (method, side, name) at every category (iteration, or a non-iterative name),
+    # over all panels: one layout for the whole grid
+    members: dict[object, list[tuple]] = {}
+    for series in per_bench.values():
+        for s in series:
+            row = (s["method"], s["side"], s["name"])
+            for x in s["points"]:
+                members.setdefault(_category(x, s["name"]), [])
+                if row not in members[_category(x, s["name"])]:
+                    members[_category(x, s["name"])].append(row)
+    cats = sorted(c for c in members if isinstance(c, int)) + sorted(
+        c for c in members if isinstance(c, str)
+    )
+    order = list(METHOD_COLORS)
+
+    def rank(row: tuple) -> tuple:
+        m = row[0]
+        return (order.index(m) if m in order else len(order), m, row[1] != "reported")
+
+    slot: dict[tuple, tuple[float, float]] = {}  # (row, category) -> (position, width)
+    for i, c in enumerate(cats):
+        rows = sorted(members[c], key=rank)
+        width = 0.8 / len(rows)
+        for j, row in enumerate(rows):
+            slot[(row, c)] = (i + (j - (len(rows) - 1) / 2) * width, width)
     ncols = min(4, len(benches))
     nrows = -(-len(benches) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.9 * nrows), squeeze=False)
     handles: dict[str, object] = {}
+    drawn = {"sides": set(), "errors": False, "missing": False, "zero": False}
     for ax, bench in zip(axes.flat, benches, strict=False):
-        series = _series(reported, ours, key, bench)
-        cats = sorted({x for s in series for x in s["points"] if x is not None})
-        fixed = sorted({s["name"] for s in series if None in s["points"]})
-        method_of = {s["name"]: s["method"] for s in series}
-        short = [
-            n if len(n) <= 14 else label(method_of[n]) for n in fixed
-        ]  # long labels crowd out bars
-        xlabels = [("base" if c == -1 else str(c)) for c in cats] + short
-        slots = sorted(
-            {
-                (s["method"], s["side"])
-                for s in series
-                if None not in s["points"] and s["method"] != "sft"
-            },
-            key=lambda t: (t[0], t[1] != "reported"),
-        )
-        width = 0.8 / max(1, len(slots))
-        values = []
+        series = per_bench[bench]
+        top = 0.0
+        seen = set()
         for s in series:  # one bar() call per series: per-bar calls dominate the build time
-            pos, heights, errs = [], [], []
+            row = (s["method"], s["side"], s["name"])
+            pos, widths, heights, errs = [], [], [], []
             for x, (v, se) in s["points"].items():
-                if x is None:
-                    pos.append(len(cats) + fixed.index(s["name"]))
-                elif s["method"] == "sft":
-                    pos.append(cats.index(x))
-                else:
-                    off = (slots.index((s["method"], s["side"])) - (len(slots) - 1) / 2) * width
-                    pos.append(cats.index(x) + off)
+                p, w = slot[(row, _category(x, s["name"]))]
+                seen.add((row, _category(x, s["name"])))
+                pos.append(p)
+                widths.append(w * 0.95)
                 heights.append(v)
                 errs.append(se if se is not None and not np.isnan(se) else 0.0)
             ours_side = s["side"] == "ours"
-            narrow = s["method"] != "sft" and None not in s["points"]
             bar = ax.bar(
                 pos,
                 heights,
-                width * 0.95 if narrow else 0.5,
+                widths,
                 color=color(s["method"]),
                 alpha=0.55 if ours_side else 0.95,
                 hatch="//" if ours_side else None,
@@ -239,20 +345,33 @@ def task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str, out_dir: Pat
                 linewidth=0.4,
                 yerr=errs if any(errs) else None,
                 capsize=2,
+                label=f"{label(s['method'])} ({s['side']})",
             )
             handles.setdefault(f"{label(s['method'])} ({s['side']})", bar)
-            values += heights
-        ax.set_xticks(range(len(xlabels)), xlabels, rotation=30 if fixed else 0, fontsize=7)
-        if values:
-            lo, hi = min(values), max(values)
-            pad = max(0.5, 0.15 * (hi - lo))
-            ax.set_ylim(max(0.0, lo - 3 * pad), hi + 2 * pad)
+            zeros = [p for p, h in zip(pos, heights, strict=True) if h == 0]
+            mark_zero(ax, zeros, color(s["method"]))
+            drawn["zero"] |= bool(zeros)
+            drawn["sides"].add(s["side"])
+            drawn["errors"] |= any(errs)
+            top = max(top, *(h + e for h, e in zip(heights, errs, strict=True)))
+        top = top * 1.12 if top > 0 else 1.0
+        absent = [(row, c) for (row, c) in slot if (row, c) not in seen]
+        for row, c in absent:
+            mark_missing(ax, [slot[(row, c)][0]], 0.02 * top, color(row[0]))
+        drawn["missing"] |= bool(absent)
+        ax.set_ylim(0.0, top)
+        xlabels = [("base" if c == -1 else str(c)) if isinstance(c, int) else c for c in cats]
+        short = [
+            t if len(t) <= 14 else label(members[c][0][0])
+            for t, c in zip(xlabels, cats, strict=True)
+        ]
+        named = any(isinstance(c, str) for c in cats)
+        ax.set_xticks(range(len(cats)), short, rotation=30 if named else 0, fontsize=7)
+        ax.set_xlim(-0.6, len(cats) - 0.4)
         unit = (
             "score, 1–10" if bench == "mt_bench" else f"{registry_metric(reported, key, bench)}, %"
         )
-        ax.set_title(
-            f"{DISPLAY.get(bench, bench)} ({unit})"
-        )  # unit in the title: fewer texts to lay out
+        ax.set_title(f"{DISPLAY.get(bench, bench)} ({unit})")  # unit in the title: fewer texts
     for ax in axes.flat[len(benches) :]:
         ax.axis("off")
     fig.legend(
@@ -262,10 +381,20 @@ def task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str, out_dir: Pat
         ncol=min(6, len(handles)),
         frameon=False,
     )
-    fig.suptitle(f"{spec.title}: per task (y axes do not start at 0; ours hatched)")
+    notes = ["y axes start at 0"] + _sides_caption(drawn["sides"], drawn["errors"], line=False)
+    if drawn["zero"]:
+        notes.append("a tick labelled 0: a score of 0")
+    if drawn["missing"]:
+        notes.append("n/a: no value in the table")
+    fig.suptitle(f"{spec.title}: per task\n" + "; ".join(notes))
     fig.supxlabel("iteration (base = starting model)", y=0.07, fontsize=9)
     fig.tight_layout(rect=(0, 0.07, 1, 0.97))
-    return save(fig, out_dir, f"tasks_{key}")
+    return fig
+
+
+def task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str, out_dir: Path) -> list[Path]:
+    """Draw and save `draw_task_bars`."""
+    return save(draw_task_bars(reported, ours, key), out_dir, f"tasks_{key}")
 
 
 def registry_metric(reported: pd.DataFrame, key: str, bench: str) -> str:
@@ -351,58 +480,3 @@ def data_size(reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path) -> list
     ax.legend()
     fig.tight_layout()
     return save(fig, out_dir, "data_size")
-
-
-def training_dynamics(dyn: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Reward and log-likelihood of y, y′, y₀ and the mismatch share, per iteration and arm."""
-    arms = sorted(dyn["arm"].unique())
-    rows = [
-        ("reward", "reward (nats)"),
-        ("logp", "log-likelihood (nats, summed)"),
-        ("mismatch_share", "mismatched samples (%)"),
-    ]
-    fig, axes = plt.subplots(3, len(arms), figsize=(4.2 * len(arms), 9), squeeze=False)
-    which = {
-        "real": ("y (real)", "-", "o"),
-        "generated": ("y′ (generated)", "--", "s"),
-        "proto": ("y₀ (proto)", ":", "^"),
-    }
-    for col, arm in enumerate(arms):
-        d = dyn[dyn["arm"] == arm]
-        method = d["method"].iloc[0]
-        for row, (prefix, ylabel) in enumerate(rows):
-            ax = axes[row][col]
-            keys = (
-                [("", prefix)]
-                if prefix == "mismatch_share"
-                else [(k, f"{prefix}_{k}") for k in which]
-            )
-            for k, quantity in keys:
-                for split, alpha in (("train", 1.0), ("heldout", 0.45)):
-                    s = d[(d["quantity"] == quantity) & (d["split"] == split)]
-                    if s.empty:
-                        continue
-                    g = s.groupby("iteration")["value"].agg(["mean", "std"]).fillna(0.0)
-                    scale = 100.0 if prefix == "mismatch_share" else 1.0
-                    name, ls, mk = which.get(k, ("mismatch share", "-", "o"))
-                    ax.errorbar(
-                        g.index,
-                        g["mean"] * scale,
-                        yerr=g["std"] * scale if g["std"].any() else None,
-                        color=color(method),
-                        alpha=alpha,
-                        linestyle=ls,
-                        marker=mk,
-                        capsize=2,
-                        label=f"{name}, {split}",
-                    )
-            ax.set_xlabel("iteration")
-            ax.set_ylabel(ylabel)
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-            if row == 0:
-                ax.set_title(f"{label(method)} (arm: {arm})")
-            ax.legend(fontsize=6)
-    fig.suptitle("Training dynamics (mean over seeds; bars: spread across seeds)")
-    fig.tight_layout()
-    return save(fig, out_dir, "training_dynamics")
-

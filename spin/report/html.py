@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import html
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from markdown_it import MarkdownIt
 
 STYLE = """
 body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;
@@ -33,6 +36,36 @@ PROVENANCE_FIELDS = (
     "duration_s",
     "samples_file",
 )
+
+
+@dataclass
+class OwnSection:
+    """A table of our results that no paper table holds, and its figure."""
+
+    title: str
+    display: pd.DataFrame
+    missing: list[dict]
+    caption: str
+    png: Path | None  # None when the figure was not requested (--figures)
+
+
+def markdown(text: str) -> str:
+    """Markdown as HTML: CommonMark plus tables (markdown-it-py, which the lock installs via
+    rich). Raw HTML in the text is escaped, not passed through, so a README cannot inject
+    markup into the page."""
+    rendered = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    # the README's headings sit under the page's h2 "Sources": two levels down
+    return re.sub(r"<(/?)h([1-6])>", lambda m: f"<{m[1]}h{min(6, int(m[2]) + 2)}>", rendered)
+
+
+def _figure(caption: str, png: Path) -> str:
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    e = html.escape
+    return (
+        f"<figure><img alt='{e(caption)}' src='data:image/png;base64,{data}'>"
+        f"<figcaption>{e(caption)} (<code>{e(png.name)}</code>, SVG beside it)"
+        "</figcaption></figure>"
+    )
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -60,6 +93,7 @@ def page(
     summary: list[str],
     comparison: pd.DataFrame | None,
     tolerance: str,
+    own: list[OwnSection],
     tables: list[tuple[str, pd.DataFrame, list[dict]]],
     figures: list[tuple[str, Path]],
     skipped_figures: list[str],
@@ -69,7 +103,8 @@ def page(
 ) -> str:
     """Assemble the page.
 
-    `tables`: (title, display frame, missing cells); `figures`: (caption, png).
+    `own`: our results outside the papers' tables; `tables`: (title, display frame, missing
+    cells) of the papers' tables; `figures`: (caption, png).
     """
     e = html.escape
     out = [
@@ -77,8 +112,10 @@ def page(
         f"<style>{STYLE}</style></head><body><h1>{e(title)}</h1>",
     ]
     out += ["<ul>"] + [f"<li>{e(s)}</li>" for s in summary] + ["</ul>"]
+    own_link = "<li><a href='#own'>Our results outside the papers' tables</a></li>" if own else ""
     out.append(
         "<h2>Contents</h2><ol><li><a href='#comparison'>Comparison</a></li>"
+        f"{own_link}"
         "<li><a href='#tables'>Paper tables</a></li><li><a href='#figures'>Figures</a></li>"
         "<li><a href='#missing'>Missing cells</a></li><li><a href='#provenance'>Provenance</a></li>"
         "<li><a href='#sources'>Sources of the reported numbers</a></li></ol>"
@@ -94,6 +131,21 @@ def page(
             f"{len(comparison)} rows, also in <code>comparison.csv</code>.</p>"
         )
         out.append(f"<div class='scroll'>{_table(comparison)}</div>")  # long: scroll, not the page
+    if own:
+        out.append("<h2 id='own'>Our results outside the papers' tables</h2>")
+        out.append(
+            "<p class='note'>Results whose suite and base model no paper table holds: every "
+            "model, with no reported value to compare against.</p>"
+        )
+    for sec in own:
+        out.append(f"<h3>{e(sec.title)}</h3>{_table(sec.display)}")
+        if sec.missing:
+            out.append(
+                f"<p class='note'>{len(sec.missing)} missing cell(s), listed under Missing "
+                "cells.</p>"
+            )
+        if sec.png is not None:
+            out.append(_figure(sec.caption, sec.png))
     out.append("<h2 id='tables'>Paper tables, ours beside reported</h2>")
     for name, display, miss in tables:
         out.append(f"<h3>{e(name)}</h3>{_table(display)}")
@@ -106,13 +158,7 @@ def page(
         "from the previous iteration of the same method (iteration 0: from the base model).</p>"
     )
     out.append("<h2 id='figures'>Figures</h2>")
-    for caption, png in figures:
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        out.append(
-            f"<figure><img alt='{e(caption)}' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{e(caption)} (<code>{e(png.name)}</code>, SVG beside it)"
-            "</figcaption></figure>"
-        )
+    out += [_figure(caption, png) for caption, png in figures]
     if skipped_figures:
         out.append("<p class='note'>Not drawn:</p><ul>")
         out += [f"<li>{e(s)}</li>" for s in skipped_figures] + ["</ul>"]
@@ -123,6 +169,6 @@ def page(
     )
     out.append("<h2 id='provenance'>Provenance of our results</h2>" + _table(provenance))
     out.append("<h2 id='sources'>Sources of the reported numbers</h2>")
-    out.append(f"<pre style='white-space:pre-wrap'>{e(reported_readme)}</pre>")
+    out.append(f"<div class='sources'>{markdown(reported_readme)}</div>")
     out.append("</body></html>\n")
     return "\n".join(out)

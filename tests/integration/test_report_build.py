@@ -5,6 +5,7 @@ HTML page checked for content; the committed reported-only outputs checked for b
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -23,6 +24,7 @@ from tests import report_roundtrip as roundtrip
 
 REPO = Path(__file__).resolve().parents[2]
 CATEGORIES = registry.MT_BENCH_CATEGORIES
+DEMO = "results-tiny-tiny-mistral"  # the tiny demo's results: no paper table holds them
 DRAWN = ("average_over_iterations", "mtbench_radar", "training_dynamics", "data_size")
 
 
@@ -190,6 +192,42 @@ def test_html_is_self_contained_with_provenance(built):
     assert not re.search(r"(src|href)=['\"]https?:", page)  # nothing fetched from the network
     assert "feedbeef" in page and "8xH100" in page  # provenance of each results file
     assert "SPIN Table 2" in page and "T-SPIN Table 4" in page and "within_tolerance" in page
+
+
+def test_the_demo_results_appear_in_the_report(tmp_path):
+    """The tiny demo's 14 results (suite 'tiny', base model 'tiny-mistral', which no paper
+    reports) get their own table, figure and section; missing.csv names each model once
+    instead of listing every cell."""
+    res, out = tmp_path / "results", tmp_path / "out"
+    roundtrip.write_demo_results(res)
+    assert cli.main(["report", "--results-dir", str(res), "--output-dir", str(out)]) == 0
+    nonblank(out / "figures" / f"{DEMO}.png")
+    names = [name for name, *_ in roundtrip.DEMO_SCORES]
+    table = (out / "tables" / f"{DEMO}.md").read_text()
+    page = (out / "index.html").read_text()
+    own = page[page.index("id='own'") : page.index("id='tables'")]
+    for name in names:
+        assert f"| {name} " in table and f"<td>{html.escape(name)}</td>" in own, name
+    assert f"{DEMO}.png" in own and "src='data:image/png;base64," in own
+    assert (out / "tables" / f"{DEMO}.tex").exists() and (out / "tables" / f"{DEMO}.csv").exists()
+    long = pd.read_csv(out / "tables" / f"{DEMO}.csv")
+    assert set(long["model"]) == set(names) and len(long) == len(names) * 6
+    missing = pd.read_csv(out / "missing.csv")
+    demo = missing[missing["table"] == DEMO]
+    assert sorted(demo["model"]) == sorted(names) and set(demo["benchmark"]) == {"(all)"}
+    assert html.escape("14 models on suite 'tiny'") in page  # the summary counts them
+
+
+def test_sources_are_rendered_markdown(built):
+    """reports/reported/README.md as HTML: no raw '**', '`' or '[text](url)' left."""
+    _, out = built
+    page = (out / "index.html").read_text()
+    sources = page[page.index("id='sources'") :]
+    text = re.sub(r"<[^>]+>", "", sources)
+    assert "**" not in text and "`" not in text
+    assert not re.search(r"\[[^\]]+\]\([^)]+\)", text)
+    assert "<strong>SPIN</strong>" in sources and "<code>reported_results.csv</code>" in sources
+    assert "<li>" in sources and "<pre" not in sources
 
 
 def test_html_renders_in_headless_chromium(built, tmp_path):
