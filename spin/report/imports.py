@@ -21,7 +21,6 @@ hashes, shot counts, n) under ``provenance`` and names the file it came from
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -38,8 +37,6 @@ FORMATS = (
     "Open LLM Leaderboard v1 results_*.json (harness|task|shots keys)",
     "FastChat MT-Bench single judgments *.jsonl (gen_judgment --mode single)",
 )
-IMPORTED_METHOD = "imported"
-UNKNOWN_BASE = "unknown"
 _JUDGMENT_KEYS = ("question_id", "model", "judge", "score", "turn")
 _LM_EVAL_MARKS = ("n-shot", "configs", "lm_eval_version", "n-samples")
 
@@ -127,20 +124,20 @@ def load_any(path: str | Path, *, suites: tuple[str, ...] = ()) -> list[dict]:
     doc_key, score), for the paired bootstrap. `suites` is a preference when lm-eval tasks
     fit several suites (gsm8k is in openllm-v1 and tspin-10).
     """
-    from spin.report import results
+    from spin.report import schema
 
     path = Path(path)
     fmt = detect(path)
     if fmt == SPIN:
-        return [results.load_results(path)]
+        return [schema.load_results(path)]
     if fmt == LM_EVAL:
         from spin.report import lm_eval_files
 
-        objs = [lm_eval_files.convert(path, results.read_json(path), suites=suites)]
+        objs = [lm_eval_files.convert(path, schema.read_json(path), suites=suites)]
     elif fmt == LEADERBOARD:
         from spin.report import leaderboard_files
 
-        objs = [leaderboard_files.convert(path, results.read_json(path))]
+        objs = [leaderboard_files.convert(path, schema.read_json(path))]
     else:
         from spin.report import judgment_files
 
@@ -148,25 +145,8 @@ def load_any(path: str | Path, *, suites: tuple[str, ...] = ()) -> list[dict]:
     out = []
     for obj in objs:
         samples = obj.pop("_samples", None)
-        checked = results.validate_results(obj, path)
+        checked = schema.validate_results(obj, path)
         if samples is not None:
             checked["_samples"] = samples
         out.append(checked)
     return out
-
-
-def content_digest(keys: list[str]) -> str:
-    """sha256 over a task's sorted per-document content keys: the same documents give the same
-    digest whatever order or doc_id a harness gave them."""
-    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
-
-
-def imported_model(name: str, **extra: Any) -> dict:
-    """The model block of an imported file: the source names the model, nothing else."""
-    return {
-        "name": name,
-        "method": IMPORTED_METHOD,
-        "iteration": None,
-        "base_model": UNKNOWN_BASE,
-        **extra,
-    }

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from spin.errors import DataError
-from spin.report.imports import content_digest, imported_model
+from spin.report.conversion import content_digest, imported_model
 
 FIRST_QUESTION = 81  # MT-Bench's ids run 81..160, ten per category in the manifest's order
 

@@ -31,7 +31,7 @@ import re
 from pathlib import Path
 
 from spin.errors import DataError
-from spin.report.imports import imported_model
+from spin.report.conversion import imported_model
 
 SINGLE = {
     "arc:challenge": ("arc_challenge", "acc_norm", "acc_norm"),

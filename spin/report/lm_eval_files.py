@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from spin.errors import DataError
-from spin.report.imports import content_digest, imported_model
+from spin.report.conversion import content_digest, imported_model
 
 SUITE_ORDER = ("openllm-v1", "spin-bbh", "tspin-10")
 _DATE = re.compile(r"_(\d{4}-\d{2}-\d{2}T[0-9.\-]+)$")
