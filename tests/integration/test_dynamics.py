@@ -210,3 +210,30 @@ def test_write_dynamics(tmp_path):
         "splits": {"train": split},
     }
     assert [p.name for p in path.parent.iterdir()] == ["tspin_iter1.json"]  # no temp file left
+
+
+def test_report_rows_of_measured_tspin_dynamics_differ(tiny, tmp_path):
+    """T-SPIN's reward is α·log πθ summed, so with α = 1 it equals the summed log-likelihood;
+    the report's figure therefore draws the measured per-token means in its log-likelihood
+    row, and both rows hold exactly the numbers measure() wrote."""
+    from spin.report import dynamics_figure, figures, results
+
+    out = measure(str(tiny["policy"]), records(), tiny["tokenizer"], method="tspin", batch_size=4)
+    assert out["reward_real"] == pytest.approx(out["logp_real"])  # the two sums coincide
+    write_dynamics(
+        tmp_path / "d.json", method="tspin", arm="tspin", iteration=0, seed=0, splits={"train": out}
+    )
+    figures.configure()
+    fig = dynamics_figure.draw_training_dynamics(
+        dynamics_figure.frame(results.scan(tmp_path).dynamics)
+    )
+    reward_ax, loglik_ax = fig.axes[0], fig.axes[1]  # one arm: rows top to bottom
+
+    def drawn(ax) -> list[float]:
+        return sorted(float(ln.get_ydata()[0]) for ln in ax.lines if len(ln.get_ydata()))
+
+    roles = ("real", "generated", "proto")
+    assert drawn(reward_ax) == pytest.approx(sorted(out[f"reward_{r}"] for r in roles))
+    assert drawn(loglik_ax) == pytest.approx(sorted(out[f"logp_per_token_{r}"] for r in roles))
+    assert drawn(reward_ax) != pytest.approx(drawn(loglik_ax))
+    figures.plt.close(fig)
