@@ -405,6 +405,11 @@ def registry_metric(reported: pd.DataFrame, key: str, bench: str) -> str:
 
 
 def mtbench_radar(ours: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Draw and save `draw_mtbench_radar`."""
+    return save(draw_mtbench_radar(ours), out_dir, "mtbench_radar")
+
+
+def draw_mtbench_radar(ours: pd.DataFrame) -> plt.Figure:
     """MT-Bench score per category (the SPIN paper's Figure 6), one polygon per model."""
     cats = list(registry.MT_BENCH_CATEGORIES)
     mine = ours[(ours["suite"] == "mt-bench") & ours["benchmark"].isin(cats)]
@@ -427,10 +432,14 @@ def mtbench_radar(ours: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.set_xticks(angles, [c.capitalize() for c in cats])
     ax.set_ylim(0, 10)
     ax.set_rlabel_position(90)
-    fig.suptitle("MT-Bench score per category (1–10, GPT-4 judge)")
+    # the judge as the results files name it (spin.eval.mtbench: "<judge> judge score (1-10)"),
+    # not an assumed GPT-4: a local judge must not be labelled as the papers' one
+    judges = {str(m).split(" judge score")[0] for m in mine["metric"].dropna()}
+    judge = f", {judges.pop()} judge" if len(judges) == 1 else ""
+    fig.suptitle(f"MT-Bench score per category (1–10{judge})")
     fig.legend(loc="lower center", ncol=3, frameon=False)
     fig.tight_layout(rect=(0, 0.12, 1, 0.95))
-    return save(fig, out_dir, "mtbench_radar")
+    return fig
 
 
 def data_size(reported: pd.DataFrame, ours: pd.DataFrame, out_dir: Path) -> list[Path]:

@@ -242,3 +242,20 @@ def test_zero_marks_are_lines_with_the_zero_gid():
     figures.mark_zero(ax, [1.0, 2.0], "#000000")
     (mark,) = [ln for ln in ax.lines if isinstance(ln, Line2D)]
     assert mark.get_gid() == "zero" and list(mark.get_ydata()) == [0.0, 0.0]
+
+
+def test_radar_names_the_judge_the_results_name():
+    cats = registry.MT_BENCH_CATEGORIES
+    obj = {
+        "schema": "spin-results/1",
+        "model": {"name": "SPIN iter1", "method": "spin", "iteration": 1, "base_model": "x"},
+        "suite": "mt-bench",
+        "tasks": {
+            c: {"metric": "qwen2-72b judge score (1-10)", "value": 5.0 + i / 4}
+            for i, c in enumerate(cats)
+        },
+        "provenance": {},
+    }
+    fig = figures.draw_mtbench_radar(ours(obj))
+    title = fig._suptitle.get_text()
+    assert "qwen2-72b judge" in title and "GPT-4" not in title
