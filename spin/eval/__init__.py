@@ -36,6 +36,8 @@ def evaluate(
     mtbench_data: str | Path | None = None,
     max_new_tokens: int | None = None,
     yes: bool = False,
+    mtbench_prompt: str = "fastchat",
+    fastchat_model_id: str | None = None,
 ) -> Path:
     """Evaluate one model on one suite; returns the path of the results JSON.
 
@@ -50,6 +52,8 @@ def evaluate(
         N seeds them all N. The few-shot seed is always lm-eval's 1234.
     tasks: only these tasks of the suite (its benchmark names); the average is then None.
     judge: a spin.eval.judge.JudgeConfig for mt-bench (default: GPT-4 at OpenAI).
+    mtbench_prompt: "fastchat" (FastChat's conversation template for `fastchat_model_id`,
+        default the model's name, as gen_model_answer) or "hf-chat-template".
     """
     from spin.eval.results import check_model_info
     from spin.eval.suites import MT_BENCH
@@ -75,6 +79,8 @@ def evaluate(
             yes=yes,
             batch_size=batch_size,
             dtype=dtype,
+            prompt=mtbench_prompt,
+            fastchat_model_id=fastchat_model_id,
         )
     return _evaluate_lm_eval(
         suite,

@@ -150,6 +150,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mt.add_argument(
         "--max-new-tokens", type=int, default=None, help="answer length (default: fschat's 1024)"
     )
+    mt.add_argument(
+        "--mt-bench-prompt",
+        choices=("fastchat", "hf-chat-template"),
+        default="fastchat",
+        help="fastchat: FastChat's conversation template for the model id, as fschat's "
+        "gen_model_answer renders it (the papers' MT-Bench; default) | hf-chat-template: "
+        "the model's own chat template",
+    )
+    mt.add_argument(
+        "--fastchat-model-id",
+        default=None,
+        metavar="ID",
+        help="the model id FastChat picks its template by (gen_model_answer's --model-id; "
+        "default: --model-name). An id containing 'zephyr' gets FastChat's zephyr template",
+    )
     mt.add_argument("--yes", action="store_true", help="allow calls to a paid (non-loopback) judge")
 
 
@@ -246,6 +261,8 @@ def main(args: argparse.Namespace) -> int:
         mtbench_data=args.mtbench_data,
         max_new_tokens=args.max_new_tokens,
         yes=args.yes,
+        mtbench_prompt=args.mt_bench_prompt,
+        fastchat_model_id=args.fastchat_model_id,
     )
     _print_summary(path)
     return 0

@@ -1,8 +1,11 @@
 """MT-Bench: pinned data, two-turn answers from our generation backends, fschat scoring.
 
-Answers are generated with the model's own chat template (not fschat's template guessed
-from the model id) at fschat's per-category temperatures, and written in fschat's answer
-format. Judging is fschat's gen_judgment (spin.eval.judge). Scores follow show_result:
+Answers are generated as fschat's gen_model_answer generates them: each turn rendered with
+FastChat's conversation template for the model id (spin.eval.fastchat_prompts; an id with
+"zephyr" gets FastChat's zephyr template and its empty system turn), tokenised with the
+tokenizer's BOS, at fschat's per-category temperatures, cut at the template's stop string, in
+fschat's answer format. `prompt="hf-chat-template"` renders with the model's own chat
+template instead. Judging is fschat's gen_judgment (spin.eval.judge). Scores follow show_result:
 judgments with score -1 (unparsable rating) are dropped, and a value is the plain mean of
 the remaining judgments.
 
@@ -20,13 +23,12 @@ import re
 import statistics
 import time
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
 
 from spin.errors import DataError, SpinError
 from spin.eval.judge import JudgeConfig
 from spin.eval.suites import MT_BENCH, eval_dir
-from spin.io import atomic_path, read_jsonl, sha256_file, sha256_json, write_jsonl
+from spin.io import atomic_path, read_jsonl, sha256_file, sha256_json
 
 
 def manifest() -> dict:
@@ -99,116 +101,6 @@ def temperature(category: str) -> float:
     return float(man["temperatures"].get(category, man["default_temperature"]))
 
 
-def generate_answers(
-    model_path: str,
-    questions: list[dict],
-    model_id: str,
-    *,
-    backend: str = "hf",
-    seed: int = 0,
-    max_new_tokens: int | None = None,
-    batch_size: int | None = None,
-    dtype: str | None = None,
-) -> list[dict]:
-    """Two turns per question with the model's chat template, in fschat's answer format."""
-    from transformers import AutoTokenizer
-
-    from spin.config import GenerationConfig
-    from spin.generate import load_backend
-
-    tok = AutoTokenizer.from_pretrained(model_path)
-    if not tok.chat_template:
-        raise SpinError(
-            f"{model_path}: the tokenizer has no chat template "
-            "(MT-Bench renders conversations with it)"
-        )
-    cuda = _cuda()
-    cfg = GenerationConfig(
-        backend="vllm" if backend == "vllm" else "transformers",
-        prompt_format="chat",
-        max_new_tokens=max_new_tokens or int(manifest()["max_new_tokens"]),
-        temperature=0.0,
-        top_k=int(manifest()["top_k"]),
-        batch_size=batch_size or 8,
-        gpu_memory_utilization=0.9 if cuda else 0.2,
-        layout="clean",  # the chat template's own BOS; answers decoded without special tokens
-    )
-    engine = load_backend(
-        model_path, cfg, dtype=dtype or ("bfloat16" if cuda else "float32"), seed=seed
-    )
-    turns: dict[int, list[str]] = {q["question_id"]: [] for q in questions}
-    for temp in sorted({temperature(q["category"]) for q in questions}):
-        group = [q for q in questions if temperature(q["category"]) == temp]
-        engine.cfg = replace(cfg, temperature=temp)  # both backends read cfg at generate time
-        for t in range(2):
-            texts = []
-            for q in group:
-                conv = []
-                for k in range(t + 1):
-                    conv.append({"role": "user", "content": q["turns"][k]})
-                    if k < t:
-                        conv.append({"role": "assistant", "content": turns[q["question_id"]][k]})
-                texts.append(
-                    single_bos(
-                        tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True),
-                        tok,
-                    )
-                )
-            outs = engine.generate(texts, [seed + 1000 * t + q["question_id"] for q in group])
-            for q, o in zip(group, outs, strict=True):
-                turns[q["question_id"]].append(o.strip())
-    now = time.time()
-    return [
-        {
-            "question_id": q["question_id"],
-            "model_id": model_id,
-            "answer_id": hashlib.sha256(
-                f"{model_id}:{q['question_id']}:{seed}".encode()
-            ).hexdigest()[:22],
-            "choices": [{"index": 0, "turns": turns[q["question_id"]]}],
-            "tstamp": now,
-        }
-        for q in questions
-    ]
-
-
-def _fingerprint(model_path: str) -> dict:
-    """What identifies a checkpoint cheaply: its resolved path and its files' sizes and
-    modification times (a model retrained in place gets new answers)."""
-    path = Path(model_path)
-    if not path.is_dir():
-        return {"path": model_path}
-    files = sorted(p for p in path.resolve().iterdir() if p.is_file())
-    return {
-        "path": str(path.resolve()),
-        "files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files],
-    }
-
-
-def single_bos(text: str, tok) -> str:
-    """The prompt text without its leading BOS when the tokenizer adds one anyway.
-
-    Both backends tokenise the rendered text with special tokens (as gen_model_answer does
-    with its own prompt, which holds no BOS), so a template that writes `bos_token` (Mistral's)
-    would give two. Strip the text's only when tokenising it really gives BOS twice."""
-    bos = tok.bos_token
-    if not bos or not text.startswith(bos):
-        return text
-    ids = tok(text).input_ids
-    if len(ids) > 1 and ids[0] == ids[1] == tok.bos_token_id:
-        return text[len(bos) :]
-    return text
-
-
-def _cuda() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:  # pragma: no cover
-        return False
-
-
 def _clustered(judgments: list[dict]) -> tuple[float, float | None, int]:
     """Mean of the judgments, its question-clustered stderr, and the judgment count."""
     scores = [float(j["score"]) for j in judgments]
@@ -277,10 +169,16 @@ def evaluate_mtbench(
     batch_size: int | None = None,
     dtype: str | None = None,
     answers_file: str | Path | None = None,
+    prompt: str = "fastchat",
+    fastchat_model_id: str | None = None,
 ) -> Path:
-    """Generate answers (or take `answers_file`), judge them with fschat, write results."""
+    """Generate answers (or take `answers_file`), judge them with fschat, write results.
+
+    prompt: "fastchat" (gen_model_answer's: FastChat's conversation template for
+    `fastchat_model_id`, default the answers' model id) or "hf-chat-template"."""
     from spin.eval import judge as judging
     from spin.eval import results
+    from spin.eval.mtbench_answers import model_answers
 
     judge = judge or JudgeConfig()
     start = time.time()
@@ -299,42 +197,20 @@ def evaluate_mtbench(
         gen = {"answers_from": str(answers_file)}
         answers_path = Path(answers_file)
     else:
-        model_id = model_id_for(model_info["name"])
-        gen = {
-            "backend": backend,
-            "max_new_tokens": max_new_tokens or manifest()["max_new_tokens"],
-            "temperatures": manifest()["temperatures"],
-            "top_k": manifest()["top_k"],
-            "prompt": "the model's chat template, one BOS",
-        }
-        # keyed by everything that determines the answers: another model, setting or question
-        # set into the same folder generates its own file instead of reusing this one's
-        key = sha256_json(
-            {
-                "model": _fingerprint(str(model_path)),
-                "model_id": model_id,
-                "seed": seed,
-                "dtype": dtype,
-                "batch_size": batch_size,
-                "generation": gen,
-                "questions": [q["question_id"] for q in questions],
-            }
-        )[:12]
-        answers_path = output_dir / f"{MT_BENCH}.answers.{model_id}.{key}.jsonl"
-        if answers_path.exists():  # a rerun after a judge failure reuses the answers
-            answers = read_jsonl(answers_path)
-        else:
-            answers = generate_answers(
-                str(model_path),
-                questions,
-                model_id,
-                backend=backend,
-                seed=seed,
-                max_new_tokens=max_new_tokens,
-                batch_size=batch_size,
-                dtype=dtype,
-            )
-            write_jsonl(answers_path, answers)
+        model_id, gen, answers_path, answers = model_answers(
+            str(model_path),
+            questions,
+            output_dir,
+            model_info=model_info,
+            backend=backend,
+            seed=seed,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            dtype=dtype,
+            prompt=prompt,
+            fastchat_model_id=fastchat_model_id,
+            judge_python=judge.python_path(),
+        )
     # judgments are keyed by the answers' content, the judge and fschat's prompts and references
     judge_key = sha256_json(
         {

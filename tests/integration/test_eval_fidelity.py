@@ -269,7 +269,7 @@ def test_mtbench_answers_sample_as_gen_model_answer(tmp_path, bos_model, monkeyp
 
     from transformers import AutoTokenizer, GenerationMixin, TopKLogitsWarper
 
-    from spin.eval import mtbench
+    from spin.eval import mtbench_answers
     from spin.generate.hf_backend import RecordSampler
 
     model = tmp_path / "model"
@@ -308,7 +308,7 @@ def test_mtbench_answers_sample_as_gen_model_answer(tmp_path, bos_model, monkeyp
         {"question_id": 81, "category": "writing", "turns": ["Write a poem.", "Shorter."]},
         {"question_id": 111, "category": "math", "turns": ["1 + 1?", "2 + 2?"]},
     ]
-    answers = mtbench.generate_answers(str(model), questions, "m", max_new_tokens=4)
+    answers = mtbench_answers.generate_answers(str(model), questions, "m", max_new_tokens=4)
     assert [len(a["choices"][0]["turns"]) for a in answers] == [2, 2]
     assert len(sent) == 4  # two temperatures x two turns
     for call in sent:

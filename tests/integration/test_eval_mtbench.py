@@ -254,6 +254,9 @@ def test_generate_answers_and_judge(tmp_path, mtbench_data, tiny_model_dir, fake
     assert all(a["model_id"] == "tiny-sft" and len(a["choices"][0]["turns"]) == 2 for a in answers)
     res = json.loads(path.read_text())
     assert res["tasks"]["mt_bench"]["n"] == 4 and res["model"]["path"] == str(tiny_model_dir)
+    # Prompted as gen_model_answer: FastChat's template for the id ("tiny-sft": its fallback).
+    gen = res["provenance"]["generation"]
+    assert gen["prompt"] == "fastchat" and gen["fastchat_template"] == "one_shot"
     # The judge saw our answers inside fschat's single-answer prompt.
     assert any(
         answers[0]["choices"][0]["turns"][0] in r["messages"][-1]["content"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from spin.errors import DataError, SpinError
-from spin.eval import data, harness, mtbench, results
+from spin.eval import data, harness, mtbench, mtbench_answers, results
 from spin.eval.judge import JudgeConfig, confirm_cost
 from spin.eval.suites import load_suite, suite_names
 
@@ -367,6 +367,51 @@ def test_mtbench_prompt_keeps_one_bos():
             ids = [1] * self.adds_bos + [1] * text.startswith("<s>") + [5]
             return type("Enc", (), {"input_ids": ids})()
 
-    assert mtbench.single_bos("<s>[INST] hi [/INST]", Tok(True)) == "[INST] hi [/INST]"
-    assert mtbench.single_bos("<s>[INST] hi [/INST]", Tok(False)) == "<s>[INST] hi [/INST]"
-    assert mtbench.single_bos("<|user|>\nhi", Tok(True)) == "<|user|>\nhi"
+    assert mtbench_answers.single_bos("<s>[INST] hi [/INST]", Tok(True)) == "[INST] hi [/INST]"
+    assert mtbench_answers.single_bos("<s>[INST] hi [/INST]", Tok(False)) == "<s>[INST] hi [/INST]"
+    assert mtbench_answers.single_bos("<|user|>\nhi", Tok(True)) == "<|user|>\nhi"
+
+
+def test_openllm_mmlu_is_v040s_size_weighted_group_with_the_plain_mean_beside():
+    """lm-eval v0.4.0 (46c7966) weights the mmlu group's subjects by size. Hand-worked:
+    56 subjects at acc 0.5 with 10 questions each, professional_law at 0.2 with 440.
+    Size-weighted: (56*10*0.5 + 440*0.2) / 1000 = 368 / 1000 = 36.8 %.
+    Plain mean of the 57: (56*0.5 + 0.2) / 57 = 28.2 / 57 = 49.4737 %."""
+    from lm_eval.api.metrics import aggregate_subtask_metrics
+
+    suite = load_suite("openllm-v1").select(["mmlu"])
+    spec = suite.tasks["mmlu"]
+    assert spec.aggregate == "size_weighted" and len(spec.subtasks) == 57
+    raw = {"results": {}, "n-samples": {}, "samples": {}}
+    for sub in spec.subtasks:
+        acc, n = (0.2, 440) if sub == "mmlu_professional_law" else (0.5, 10)
+        raw["results"][sub] = {"acc,none": acc, "acc_stderr,none": 0.01}
+        raw["n-samples"][sub] = {"original": n, "effective": n}
+    mmlu = results.tasks_from_lm_eval(suite, raw)["mmlu"]
+    assert mmlu["value"] == pytest.approx(36.8)
+    assert mmlu["unweighted"]["value"] == pytest.approx(100 * 28.2 / 57, abs=1e-4)
+    assert mmlu["aggregate"] == "size_weighted" and mmlu["n"] == 1000
+    # lm-eval's own group arithmetic (0.4.13's, the same weighting as v0.4.0's) agrees.
+    accs = [raw["results"][s]["acc,none"] for s in spec.subtasks]
+    sizes = [raw["n-samples"][s]["effective"] for s in spec.subtasks]
+    assert mmlu["value"] == pytest.approx(100 * aggregate_subtask_metrics(accs, sizes, True))
+    assert mmlu["unweighted"]["value"] == pytest.approx(
+        100 * aggregate_subtask_metrics(accs, sizes, False), abs=1e-4
+    )
+    # stderr of a size-weighted mean: sqrt(sum (n_i se_i)^2) / N, in percent
+    assert mmlu["stderr"] == pytest.approx(
+        100 * math.sqrt(56 * (10 * 0.01) ** 2 + (440 * 0.01) ** 2) / 1000, abs=1e-4
+    )
+
+
+def test_mtbench_answers_are_cut_as_gen_model_answer_cuts_them():
+    """gen_model_answer: cut at the first stop string found after position 0, then strip."""
+    from spin.eval.fastchat_prompts import Rendered
+
+    one_shot = Rendered("one_shot", [], "###", None)
+    assert one_shot.clean(" Paris.\n### Human: and Rome?") == "Paris."
+    assert one_shot.clean("### Paris") == "### Paris"  # found at 0: not cut (find(...) > 0)
+    several = Rendered("x", [], ["<|end|>", "\nUser:"], None)
+    assert several.clean("a\nUser: b<|end|>") == "a"
+    assert Rendered("xgen", [], None, None).clean(" Assistant: hi ") == "hi"
+    assert Rendered("zephyr", [], "</s>", [2]).clean(" ok </s>") == "ok"
