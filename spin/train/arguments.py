@@ -77,6 +77,11 @@ def load_for_training(model_path: str, dtype: str, args):
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=getattr(torch, weights_dtype(dtype, args))
     )
+    # Under ZeRO-3, zero.Init partitions each weight as it loads: this counts the parameters
+    # that arrived partitioned (sharding() reports it; the launcher tests assert it).
+    model.spin_partitioned_at_load = sum(
+        hasattr(p, "ds_tensor") and p.ds_tensor.numel() < p.ds_numel for p in model.parameters()
+    )
     return model, tokenizer
 
 
@@ -163,5 +168,6 @@ def sharding(trainer) -> dict:
         "zero3_partitioned_params": sum(
             hasattr(p, "ds_tensor") and p.ds_tensor.numel() < p.ds_numel for p in params
         ),
+        "zero3_partitioned_at_load": getattr(trainer.model, "spin_partitioned_at_load", None),
         "params": len(params),
     }

@@ -155,10 +155,8 @@ def _longest_first(dataset, roles: tuple[str, ...]) -> list[int]:
 
 
 def reference_rows(trainer, inputs: dict[str, Tensor]) -> Tensor:
-    """The reference log-probs of a batch's examples, (batch, roles), popping its
-    `example_index` (the model must not see it)."""
-    index = inputs.pop("example_index")
-    return trainer.reference_logps.to(inputs["input_ids"].device)[index]
+    """The reference log-probs of a batch's examples, (batch, roles), by `example_index`."""
+    return trainer.reference_logps.to(inputs["input_ids"].device)[inputs["example_index"]]
 
 
 def reference_callback(trainer, roles_of, reduction: str = "sum"):

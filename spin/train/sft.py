@@ -10,7 +10,14 @@ import torch
 
 from spin.config import SFTConfig
 from spin.prompts import chat_template_of, resolve_chat_template
-from spin.train.arguments import common_args, finish, last_checkpoint, load_for_training
+from spin.train.arguments import (
+    common_args,
+    finish,
+    fp32_outputs,
+    last_checkpoint,
+    load_for_training,
+)
+from spin.train.invariants import invariant_callback
 
 
 def conversation_texts(records: list[dict], tokenizer, cfg: SFTConfig):
@@ -70,6 +77,8 @@ def train_sft(
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
+        callbacks=[invariant_callback(f"spin train ({output_dir.name or 'sft'})")],
     )
+    fp32_outputs(trainer.accelerator)  # the loss in float32 under FSDP2 too
     trainer.train(resume_from_checkpoint=last_checkpoint(ckpt_dir))
     return finish(trainer, ckpt_dir, output_dir / "model")

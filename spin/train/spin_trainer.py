@@ -117,6 +117,8 @@ def spin_trainer_class():
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             ref = reference_rows(self, inputs)
+            # DPOTrainer hands every other key of the batch to the model: example_index goes.
+            inputs = {k: v for k, v in inputs.items() if k != "example_index"}
             inputs["ref_chosen_logps"], inputs["ref_rejected_logps"] = ref[:, 0], ref[:, 1]
             if not self.step0.pending(self):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)

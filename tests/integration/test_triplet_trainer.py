@@ -14,6 +14,7 @@ from spin.config import TrainingConfig
 from spin.losses import tspin_loss, tspin_ref_loss
 from spin.tiny.tasks import make_items
 from spin.train.dataset import ROLES, SequenceCollator, build_dataset
+from spin.train.reference import reference_table
 from spin.train.triplet import build_triplet_trainer, train_tspin
 from tests.integration.hand_logps import hand_logps
 
@@ -126,7 +127,7 @@ def test_loss_equals_tspin_loss_in_one_forward(tiny, tmp_path, reduction):
 def test_beta_zero_skips_proto_with_the_same_loss_and_gradients(tiny, tmp_path, reference):
     """β = 0: only the y and y′ rows are run, and loss and gradients equal those of the full
     [y; y′; y₀] forward with the β = 0 loss."""
-    from spin.train.triplet import sequence_logps_fused
+    from spin.train.reference import sequence_logps
 
     model, tokenizer = load(tiny)
     cfg = config(alpha=0.7, beta=0.0)
@@ -140,9 +141,10 @@ def test_beta_zero_skips_proto_with_the_same_loss_and_gradients(tiny, tmp_path, 
         reference=reference,
     )
     if reference:
-        trainer.reference_logps = trainer.precompute_reference()
+        trainer.reference_logps = reference_table(trainer, trainer._roles())
         assert trainer.reference_logps.shape == (N, 2)  # y and y′ only
     perturb(trainer.model)  # away from θt, so the reference form has non-zero gradients
+    trainer.state.global_step = 1  # past step 0, where the policy must be the reference
     examples = [trainer.train_dataset[i] for i in range(4)]
     batch = trainer.data_collator(examples)
     # The collator builds no y₀ rows at all: 4 examples give 8 rows, as a pair batch.
@@ -162,7 +164,7 @@ def test_beta_zero_skips_proto_with_the_same_loss_and_gradients(tiny, tmp_path, 
     skipped = {n: p.grad.clone() for n, p in trainer.model.named_parameters()}
     trainer.model.zero_grad()
 
-    full = sequence_logps_fused(trainer.model, full_batch, "sum")
+    full = sequence_logps(trainer.model, full_batch, "sum")
     real, generated, proto = full.chunk(3)
     if reference:
         ref = trainer.reference_logps[batch["example_index"]]
@@ -187,7 +189,7 @@ def test_reference_loss_equals_tspin_ref_loss(tiny, tmp_path, monkeypatch):
         model, tokenizer, load_from_disk(str(tiny["data"])), cfg, tmp_path, seed=0, reference=True
     )
     assert trainer.reference_logps is None  # not in __init__: the Trainer has not placed it
-    trainer.reference_logps = trainer.precompute_reference()  # as on_train_begin does
+    trainer.reference_logps = reference_table(trainer, trainer._roles())  # as on_train_begin
     assert loads == []  # the reference log-probs came from the policy's own starting weights
 
     # The reference table, in dataset order, equals θt's log-probs.
@@ -199,6 +201,7 @@ def test_reference_loss_equals_tspin_ref_loss(tiny, tmp_path, monkeypatch):
     assert at_start == pytest.approx(1.2 * torch.log(torch.tensor(2.0)).item(), abs=1e-5)  # θ = θt
 
     perturb(trainer.model)
+    trainer.state.global_step = 1  # past step 0, where the policy must be the reference
     loss = trainer.compute_loss(trainer.model, batch)
     policy = {c: hand_logps(model, tokenizer, rows[:4], c) for c in ("chosen", "rejected", "proto")}
     expected = tspin_ref_loss(
@@ -214,7 +217,8 @@ def test_reference_loss_equals_tspin_ref_loss(tiny, tmp_path, monkeypatch):
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-4)
     assert abs(loss.item() - at_start) > 1e-3
     # A second pass (a resumed run, whose weights are no longer θt) reads θt's from the cache.
-    torch.testing.assert_close(trainer.precompute_reference(), trainer.reference_logps)
+    cached = reference_table(trainer, trainer._roles())
+    torch.testing.assert_close(cached, trainer.reference_logps)
 
 
 def test_training_raises_the_margin_without_a_reference_model(tiny, tmp_path, monkeypatch):

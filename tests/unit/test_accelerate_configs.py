@@ -30,7 +30,20 @@ EXPECTED = {
         "mixed_precision": "bf16",
         "fsdp_config": {"fsdp_version": 2, "fsdp_state_dict_type": "FULL_STATE_DICT"},
     },
-    "fsdp2-cpu-2proc.yaml": {  # fsdp2-8gpu.yaml on 2 CPU processes (the micro runs' ZeRO-3)
+    "zero3-cpu-2proc.yaml": {  # zero3-8gpu.yaml on 2 CPU processes (the micro runs' ZeRO-3)
+        "distributed_type": "DEEPSPEED",
+        "num_processes": 2,
+        "use_cpu": True,
+        "mixed_precision": "bf16",
+        "deepspeed_config": {
+            "zero_stage": 3,
+            "zero3_init_flag": True,
+            "zero3_save_16bit_model": True,
+            "offload_optimizer_device": "none",
+            "offload_param_device": "none",
+        },
+    },
+    "fsdp2-cpu-2proc.yaml": {  # fsdp2-8gpu.yaml on 2 CPU processes (the micro runs' FSDP)
         "distributed_type": "FSDP",
         "num_processes": 2,
         "mixed_precision": "bf16",
@@ -98,3 +111,19 @@ def test_plugin_keys_are_known_to_accelerate_launch(name):
     for section in ("deepspeed_config", "fsdp_config"):
         unknown = set(data.get(section, {})) - options
         assert not unknown, f"{name}: {section} has keys accelerate does not know: {unknown}"
+
+
+# A CPU twin differs from its GPU config only in what a CPU needs: how many processes (two
+# cores here) and, for DeepSpeed, use_cpu (no CUDA device to bind each rank to).
+CPU_TWINS = {
+    "zero3-cpu-2proc.yaml": ("zero3-8gpu.yaml", {"num_processes", "use_cpu"}),
+    "fsdp2-cpu-2proc.yaml": ("fsdp2-8gpu.yaml", {"num_processes"}),
+}
+
+
+@pytest.mark.parametrize("twin", sorted(CPU_TWINS))
+def test_a_cpu_twin_differs_from_its_gpu_config_only_where_a_cpu_needs(twin):
+    gpu_name, allowed = CPU_TWINS[twin]
+    cpu, gpu = (yaml.safe_load((CONFIG_DIR / n).read_text()) for n in (twin, gpu_name))
+    differ = {k for k in cpu.keys() | gpu.keys() if cpu.get(k) != gpu.get(k)}
+    assert differ == allowed, f"{twin} differs from {gpu_name} in {sorted(differ)}"

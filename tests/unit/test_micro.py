@@ -15,7 +15,8 @@ from spin.micro import (
     EVAL_LIMIT,
     MAX_LENGTH,
     NUM_PROMPTS,
-    SHARDED_CONFIG,
+    FSDP_CONFIG,
+    ZERO3_CONFIG,
     micro_launch_config,
     micro_overrides,
 )
@@ -37,8 +38,8 @@ def test_micro_keeps_everything_but_sizes(tmp_path):
     assert (micro.data.num_prompts, micro.training.max_length) == (NUM_PROMPTS, MAX_LENGTH)
     # max_prompt_length keeps the recipe's share of max_length (512 of 1024)
     assert micro.training.max_prompt_length == MAX_LENGTH // 2
-    # ZeRO-3 (zero3-8gpu.yaml) trains as FSDP2 on two CPU processes
-    assert micro.training.accelerate_config == SHARDED_CONFIG
+    # ZeRO-3 (zero3-8gpu.yaml) trains under DeepSpeed ZeRO-3 on two CPU processes
+    assert micro.training.accelerate_config == ZERO3_CONFIG
     same = ("dtype", "revision", "from_sft")
     assert [getattr(micro.model, k) for k in same] == [getattr(real.model, k) for k in same]
     assert micro.generation.prompt_format == real.generation.prompt_format
@@ -53,9 +54,9 @@ def test_micro_keeps_everything_but_sizes(tmp_path):
 
 def test_micro_launch_config_shards_what_the_recipe_shards():
     cfgs = REPL / "accelerate"
-    assert micro_launch_config("replication/accelerate/zero3-8gpu.yaml") == SHARDED_CONFIG
-    assert micro_launch_config(str(cfgs / "multinode-zero3.yaml")) == SHARDED_CONFIG
-    assert micro_launch_config(str(cfgs / "fsdp2-8gpu.yaml")) == SHARDED_CONFIG
+    assert micro_launch_config("replication/accelerate/zero3-8gpu.yaml") == ZERO3_CONFIG
+    assert micro_launch_config(str(cfgs / "multinode-zero3.yaml")) == ZERO3_CONFIG
+    assert micro_launch_config(str(cfgs / "fsdp2-8gpu.yaml")) == FSDP_CONFIG
     assert micro_launch_config(str(cfgs / "single-gpu.yaml")) == ACCELERATE_CONFIG
     with pytest.raises(ConfigError, match="accelerate_config: cannot read nope.yaml"):
         micro_launch_config("nope.yaml")
