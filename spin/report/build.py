@@ -29,8 +29,8 @@ from spin.report import own_results, registry, results, tables
 from spin.report.registry import PAPER_TABLES
 
 FIGURE_CAPTIONS = {
-    "average_over_iterations": "Average score over iterations: SFT, SPIN, T-SPIN, reported vs ours",
-    "data_size": "T-SPIN Figure 4a: average score against training-set size",
+    "average_over_iterations": "Average score over iterations: SFT, SPIN, T-SPIN, {sides}",
+    "data_size": "T-SPIN Figure 4a: average score against training-set size, {sides}",
     "mtbench_radar": "MT-Bench per category (SPIN Figure 6)",
     "training_dynamics": (
         "Training dynamics: reward and log-likelihood of y, y′, y₀, mismatch share"
@@ -185,9 +185,13 @@ class Build:
         figs, skipped = self._figures(stage / "figures", figures)
         written += [p for _, paths in figs for p in paths]
         drawn = dict(figs)
+        sides = self._sides()
         own_keys = {t.spec.key for t in self.own}
         pngs = [
-            (FIGURE_CAPTIONS.get(stem) or _tasks_caption(stem), paths[0])
+            (
+                (FIGURE_CAPTIONS.get(stem) or _tasks_caption(stem)).replace("{sides}", sides),
+                paths[0],
+            )
             for stem, paths in figs
             if stem not in own_keys
         ]
@@ -227,6 +231,13 @@ class Build:
             json.dumps(manifest, indent=1) + "\n", encoding="utf-8"
         )
         return [str(p.relative_to(stage)) for p in written] + ["manifest.json"]
+
+    def _sides(self) -> str:
+        """What the paper figures hold: 'reported', or 'reported vs ours' when some of our
+        results sit in a paper table (captions name only what is drawn)."""
+        unplaced = set(own_results.unplaced_pairs(self.ours))
+        pairs = set(self.ours[["base_model", "suite"]].itertuples(index=False, name=None))
+        return "reported vs ours" if pairs - unplaced else "reported"
 
     def figure_plan(self) -> tuple[list[str], list[str]]:
         """Stems of the figures this build can draw from its data, and why others cannot."""
@@ -292,4 +303,4 @@ class Build:
 
 def _tasks_caption(stem: str) -> str:
     key = stem.removeprefix("tasks_")
-    return f"Per-task scores per iteration, {PAPER_TABLES[key].title}"
+    return f"Per-task scores per iteration, {PAPER_TABLES[key].title}, {{sides}}"

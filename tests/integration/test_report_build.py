@@ -192,6 +192,7 @@ def test_html_is_self_contained_with_provenance(built):
     assert not re.search(r"(src|href)=['\"]https?:", page)  # nothing fetched from the network
     assert "feedbeef" in page and "8xH100" in page  # provenance of each results file
     assert "SPIN Table 2" in page and "T-SPIN Table 4" in page and "within_tolerance" in page
+    assert "Average score over iterations: SFT, SPIN, T-SPIN, reported vs ours" in page
 
 
 def test_the_demo_results_appear_in_the_report(tmp_path):
@@ -275,6 +276,8 @@ def test_committed_reported_only_outputs_regenerate_byte_identically(tmp_path):
         cli.main(["report", "--output-dir", str(out), "--figures", "data_size,tasks_spin-table4"])
         == 0
     )
+    page = (out / "index.html").read_text()
+    assert "reported vs ours" not in page and "hatched" not in page  # no ours: none named
     fresh = json.loads((out / "manifest.json").read_text())["files"]
     checked = [n for n in fresh if n != "index.html"]  # the page embeds only the figures drawn
     assert len(checked) == 1 + 3 * len(registry.PAPER_TABLES) + 4
