@@ -143,8 +143,8 @@ def draw_training_dynamics(dyn: pd.DataFrame) -> plt.Figure:
                     )
             else:
                 ax.set_ylabel(ylabel)
-                if values:  # at least 1 nat tall: a flat line must look flat
-                    ax.set_ylim(*value_limits(values, min_span=1.0))
+                if values:  # at least a tenth of the values' size: a flat line looks flat
+                    ax.set_ylim(*value_limits(values, rel_span=0.1))
             if row == 0:
                 ax.set_title(
                     f"{label(method)} (arm: {arm})\nreward = {reward_formula(method)}", fontsize=9
@@ -178,10 +178,10 @@ def draw_training_dynamics(dyn: pd.DataFrame) -> plt.Figure:
         else "one seed"
     )
     fig.suptitle(
-        f"Training dynamics ({where}{over}); mismatch: reward prefers y, summed "
+        f"Training dynamics ({where}{over})\nmismatch: the reward prefers y while the summed "
         "log-likelihood prefers y′"
     )
-    fig.tight_layout(rect=(0, 0.04, 1, 0.98))
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
     return fig
 
 

@@ -119,17 +119,24 @@ def _series(reported: pd.DataFrame, ours: pd.DataFrame, key: str, bench: str) ->
 
 
 def value_limits(
-    values: list[float], *, floor: float | None = None, min_span: float = 1.0, pad: float = 0.08
+    values: list[float],
+    *,
+    floor: float | None = None,
+    min_span: float = 0.0,
+    rel_span: float = 0.0,
+    pad: float = 0.08,
 ) -> tuple[float, float]:
-    """Limits for a line plot's value axis: the data's range widened to at least `min_span` (a
-    near-constant series otherwise gets matplotlib's ±0.04 window around its value, which
-    reads as a swing) and padded by `pad` of the span. With `floor` (e.g. 0 for scores) the
-    range does not extend below it except for the padding, which keeps a line at the floor
-    off the axis spine."""
+    """Limits for a line plot's value axis: the data's range widened to at least
+    max(`min_span`, `rel_span` × the largest |value|) (a near-constant series otherwise gets
+    matplotlib's ±0.04 window around its value, which reads as a swing; the relative rule
+    keeps small quantities such as a β-scaled reward readable), then padded by `pad` of the
+    span. With `floor` (e.g. 0 for scores) the range does not extend below it except for the
+    padding, which keeps a line at the floor off the axis spine."""
     lo, hi = float(min(values)), float(max(values))
-    if hi - lo < min_span:
+    least = max(min_span, rel_span * max(abs(lo), abs(hi))) or 1.0
+    if hi - lo < least:
         mid = (lo + hi) / 2
-        lo, hi = mid - min_span / 2, mid + min_span / 2
+        lo, hi = mid - least / 2, mid + least / 2
     if floor is not None and lo < floor <= min(values):
         lo, hi = floor, hi + (floor - lo)  # shift up, keeping the span
     margin = pad * (hi - lo)

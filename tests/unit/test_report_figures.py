@@ -202,6 +202,11 @@ def test_a_near_constant_line_gets_a_readable_axis():
     assert lo < 0.0 < 5.0 < hi and hi - lo < 6.0
     lo, hi = figures.value_limits([-2.301, -2.300], min_span=1.0)
     assert hi - lo >= 1.0 and lo < -2.301 and hi > -2.300
+    # relative: a log-likelihood flat at -1.06 spans >= 0.106, a small reward stays readable
+    lo, hi = figures.value_limits([-1.0605, -1.0600], rel_span=0.1)
+    assert 0.106 <= hi - lo < 0.13
+    lo, hi = figures.value_limits([0.01, 0.03], rel_span=0.1)
+    assert hi - lo < 0.03  # the data's own range, padded: not widened to a nat
 
 
 def test_demo_results_get_their_own_table_and_figure(tmp_path):
