@@ -8,6 +8,9 @@ in one cannot spoil the others, and each process's peak memory is its own:
   must keep fp32 master weights: the share of weights a 5e-7 step changes;
 - fsdp2_one_process: the same step under `accelerate launch` with the FSDP2 config on one
   process;
+- zero3_one_process: the same step under `accelerate launch` with the paper's DeepSpeed
+  ZeRO-3 config (zero3-8gpu.yaml) on one process: the stage's step-0 invariants (the
+  reference is the policy, SPIN's first loss is log 2) and the ZeRO stage it ran under;
 - tspin_ref_prepass: T-SPIN_ref's reference pass and first step: the rewards at step 0,
   when policy = reference, must be 0 within bf16's tolerance;
 - peak_memory_vs_plan: a bf16-autocast step's torch.cuda.max_memory_allocated beside
@@ -34,10 +37,11 @@ NO_CUDA_EXIT = 3
 # Seconds per check; their sum stays under the 8-minute promise (vLLM's start-up dominates).
 BUDGETS = {
     "vllm_vs_hf": 180,
-    "bf16_master_step": 60,
-    "fsdp2_one_process": 90,
-    "tspin_ref_prepass": 60,
-    "peak_memory_vs_plan": 60,
+    "bf16_master_step": 45,
+    "fsdp2_one_process": 75,
+    "zero3_one_process": 90,
+    "tspin_ref_prepass": 45,
+    "peak_memory_vs_plan": 45,
 }
 # The micro model: the recipe's architecture family (Mistral, GQA, head_dim 64) and the real
 # tokenizer's 32,000-token vocabulary, small enough to build and run in seconds.
@@ -230,6 +234,45 @@ def check_fsdp2_one_process(model: Path, work: Path) -> dict:
     return {**_changed_share(model, out / "model"), "losses": losses, "passed": bool(losses)}
 
 
+def check_zero3_one_process(model: Path, work: Path, config: str = "zero3-8gpu.yaml") -> dict:
+    """One SPIN step under DeepSpeed ZeRO-3 (`config`, on one process), through `spin train`
+    as the pipeline launches it. The stage itself stops on a step-0 violation
+    (spin.train.invariants); this reports its numbers."""
+    import math
+
+    from spin.pipeline.stages import train_command
+
+    out = work / "zero3-step"
+    cmd = train_command(
+        "spin",
+        model,
+        _dataset(model, work, "pairs"),
+        out,
+        _training(),
+        0,
+        "bfloat16",
+        str(ROOT / "replication/accelerate" / config),
+    )
+    i = cmd.index("--config_file") + 2
+    cmd[i:i] = ["--num_processes", "1"]
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=BUDGETS["zero3_one_process"] - 5
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"accelerate launch exited {res.returncode}: {res.stderr[-600:]}")
+    result = json.loads((out / "train_result.json").read_text())
+    losses = [e["loss"] for e in result["log_history"] if "loss" in e]
+    sharding = result["sharding"]
+    return {
+        "zero_stage": sharding["zero_stage"],
+        "partitioned_at_load": sharding["zero3_partitioned_at_load"],
+        "losses": losses,
+        "first_loss_minus_log2": losses[0] - math.log(2) if losses else None,
+        **result["invariants"],
+        "passed": sharding["zero_stage"] == 3 and bool(losses),
+    }
+
+
 def check_tspin_ref_prepass(model: Path, work: Path) -> dict:
     from spin.train.command import run_training
 
@@ -301,6 +344,7 @@ CHECKS = {
     "vllm_vs_hf": check_vllm_vs_hf,
     "bf16_master_step": check_bf16_master_step,
     "fsdp2_one_process": check_fsdp2_one_process,
+    "zero3_one_process": check_zero3_one_process,
     "tspin_ref_prepass": check_tspin_ref_prepass,
     "peak_memory_vs_plan": check_peak_memory_vs_plan,
 }

@@ -143,9 +143,15 @@ def _reference(out: Path, method: str) -> torch.Tensor:
 
 
 def _weights(out: Path, method: str, model: str = "model") -> dict[str, torch.Tensor]:
+    """The saved weights. The tiny model ties lm_head to the embeddings; FSDP2's full state
+    dict writes the tied copy out as well (equal, checked), so it is dropped here."""
     from safetensors.torch import load_file
 
-    return load_file(str(out / method / model / "model.safetensors"))
+    weights = load_file(str(out / method / model / "model.safetensors"))
+    tied = weights.pop("lm_head.weight", None)
+    if tied is not None:
+        assert torch.equal(tied, weights["model.embed_tokens.weight"])
+    return weights
 
 
 SHARDED = {

@@ -204,3 +204,28 @@ def test_the_clean_layout_is_trls_own_tokenisation(tiny, tmp_path):
     for key in tokens:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     assert a["input_ids"].shape[1] == 64  # truncation acted
+
+
+def test_a_wrong_reference_stops_the_stage_at_step_0(tiny, tmp_path):
+    """The invariant that would have caught issue 23's reference of zeros: at step 0 the
+    reference must be the policy, or the stage stops with one line naming the numbers."""
+    from spin.train.invariants import InvariantError
+
+    cfg = TrainingConfig(
+        beta=BETA, per_device_train_batch_size=4, max_length=128, max_prompt_length=64
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny["model"])
+    model = AutoModelForCausalLM.from_pretrained(tiny["model"])
+    trainer = build_spin_trainer(
+        model, tokenizer, load_from_disk(str(tiny["data"])), cfg, tmp_path, seed=0, dtype="float32"
+    )
+    right = reference_table(trainer, ROLES["pairs"])
+    batch = trainer._prepare_inputs(
+        trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    )
+    # 4 nats off on the generated responses only, as rank 1's zeros gave (+4 to +7 on y′)
+    trainer.reference_logps = right + torch.tensor([0.0, 4.0])
+    with pytest.raises(InvariantError, match=r"at step 0 the policy is the reference.*4 nats"):
+        trainer.compute_loss(trainer.model, batch)
+    trainer.reference_logps = right
+    assert trainer.compute_loss(trainer.model, batch).item() == pytest.approx(math.log(2), abs=1e-5)
