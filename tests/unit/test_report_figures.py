@@ -264,3 +264,21 @@ def test_radar_names_the_judge_the_results_name():
     fig = figures.draw_mtbench_radar(ours(obj))
     title = fig._suptitle.get_text()
     assert "qwen2-72b judge" in title and "GPT-4" not in title
+
+
+def test_a_new_method_in_a_paper_suite_gets_its_own_bars_and_curve():
+    """A method no paper reports, on a paper's suite and base model: drawn beside the
+    reported rows (its own slot, colour and legend entry), not dropped."""
+    new = spin_result("NewMethod iter1", 1, {"gsm8k": 41.0, "arc_challenge": 0.0})
+    new["model"]["method"] = "newmethod"
+    new["average"] = 20.5
+    mine = ours(new)
+    bars = figures.draw_task_bars(REPORTED, mine, "spin-table2")
+    assert "newmethod (ours)" in [t.get_text() for t in bars.legends[0].get_texts()]
+    gsm = panel(bars, "GSM8k")
+    assert 41.0 in [p.get_height() for p in gsm.patches if p.get_hatch() == "//"]
+    curves = figures.draw_average_over_iterations(REPORTED, mine)
+    labels = [
+        t.get_text() for ax in curves.axes if ax.get_legend() for t in ax.get_legend().get_texts()
+    ]
+    assert "newmethod (ours)" in labels
