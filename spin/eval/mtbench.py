@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import statistics
 import time
 import urllib.request
@@ -27,14 +26,9 @@ from pathlib import Path
 
 from spin.errors import DataError, SpinError
 from spin.eval.judge import JudgeConfig
-from spin.eval.suites import MT_BENCH, eval_dir
+from spin.eval.mtbench_settings import manifest, model_id_for, temperature  # noqa: F401
+from spin.eval.suites import MT_BENCH
 from spin.io import atomic_path, read_jsonl, sha256_file, sha256_json
-
-
-def manifest() -> dict:
-    import yaml
-
-    return yaml.safe_load((eval_dir() / "mt_bench_manifest.yaml").read_text())
 
 
 def cache_dir() -> Path:
@@ -89,16 +83,6 @@ def load_questions(data: Path, limit: int | None = None) -> list[dict]:
         data / "mt_bench" / "question.jsonl", required=("question_id", "category", "turns")
     )
     return qs[:limit] if limit else qs
-
-
-def model_id_for(name: str) -> str:
-    """fschat names a model by its answer file's stem: keep it a plain file name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "model"
-
-
-def temperature(category: str) -> float:
-    man = manifest()
-    return float(man["temperatures"].get(category, man["default_temperature"]))
 
 
 def _clustered(judgments: list[dict]) -> tuple[float, float | None, int]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from spin.errors import SpinError
 from spin.eval.fastchat_prompts import FSCHAT_VERSION, PROMPT_SOURCES, FastChatTemplates
+from spin.eval.mtbench_settings import manifest, model_id_for, temperature
 from spin.eval.suites import MT_BENCH
 from spin.io import read_jsonl, sha256_json, write_jsonl
 
@@ -34,8 +35,6 @@ def model_answers(
 ) -> tuple[str, dict, Path, list[dict]]:
     """The model's answers (generated, or reused from output_dir): returns the fschat model
     id, the generation settings (recorded in provenance), the answers file and the answers."""
-    from spin.eval.mtbench import manifest, model_id_for
-
     if prompt not in PROMPT_SOURCES:
         raise SpinError(
             f"--mt-bench-prompt '{prompt}': expected one of {', '.join(PROMPT_SOURCES)}"
@@ -120,7 +119,6 @@ def generate_answers(
     from transformers import AutoTokenizer
 
     from spin.config import GenerationConfig
-    from spin.eval.mtbench import manifest, temperature
     from spin.generate import load_backend
 
     if prompt not in PROMPT_SOURCES:
