@@ -130,7 +130,13 @@ def page(
             f"<p class='note'>within_tolerance: {e(tolerance)}. delta = ours − reported. "
             f"{len(comparison)} rows, also in <code>comparison.csv</code>.</p>"
         )
-        out.append(f"<div class='scroll'>{_table(comparison)}</div>")  # long: scroll, not the page
+        if comparison.empty and own:
+            out.append(
+                "<p class='note'>None of the results has a reported counterpart: they are "
+                "under <a href='#own'>Our results outside the papers' tables</a>.</p>"
+            )
+        else:
+            out.append(f"<div class='scroll'>{_table(comparison)}</div>")  # long: scroll
     if own:
         out.append("<h2 id='own'>Our results outside the papers' tables</h2>")
         out.append(
