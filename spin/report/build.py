@@ -270,7 +270,7 @@ class Build:
         return stems, skipped
 
     def _figures(self, fdir: Path, figures) -> tuple[list[tuple[str, list[Path]]], list[str]]:
-        from spin.report import dynamics_figure
+        from spin.report import dynamics_figure, task_bars
 
         figures.configure()
         stems, skipped = self.figure_plan()
@@ -288,7 +288,7 @@ class Build:
                 for t in self.own
             },
             **{
-                f"tasks_{k}": (lambda k=k: figures.task_bars(self.reported, self.ours, k, fdir))
+                f"tasks_{k}": (lambda k=k: task_bars.task_bars(self.reported, self.ours, k, fdir))
                 for k in PAPER_TABLES
             },
         }

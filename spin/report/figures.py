@@ -22,7 +22,7 @@ from matplotlib import font_manager  # noqa: E402
 from spin import method as methods  # noqa: E402
 from spin.method import METHODS  # noqa: E402
 from spin.report import registry  # noqa: E402
-from spin.report.registry import DISPLAY, PAPER_TABLES  # noqa: E402
+from spin.report.registry import PAPER_TABLES  # noqa: E402
 
 METHOD_COLORS = {
     "sft": "#7f7f7f",
@@ -91,7 +91,7 @@ def _it(x) -> int | None:
     return None if pd.isna(x) else int(x)
 
 
-def _series(reported: pd.DataFrame, ours: pd.DataFrame, key: str, bench: str) -> list[dict]:
+def paper_series(reported: pd.DataFrame, ours: pd.DataFrame, key: str, bench: str) -> list[dict]:
     """Per (method, side) points {x: (value, stderr)} of one benchmark in one paper table.
     x is the iteration; the base model is x = -1; non-iterative rows get x = None."""
     spec = PAPER_TABLES[key]
@@ -188,7 +188,7 @@ def mark_zero(ax, xs: list[float], rgb: str) -> None:
         )
 
 
-def _sides_caption(sides: set[str], errors: bool, line: bool) -> list[str]:
+def sides_caption(sides: set[str], errors: bool, line: bool) -> list[str]:
     """How reported and ours are told apart, naming only the sides drawn."""
     out = []
     if "reported" in sides:
@@ -249,11 +249,11 @@ def draw_average_over_iterations(reported: pd.DataFrame, ours: pd.DataFrame) -> 
     fig, axes = plt.subplots(2, 2, figsize=(15, 8.5))
     sides, errors = set(), False
     for ax, (key, bench, ylabel) in zip(axes.flat, panels, strict=True):
-        series = _series(reported, ours, key, bench)
+        series = paper_series(reported, ours, key, bench)
         if key == "tspin-table1":  # the ablation lives in Table 2 but belongs on the same axes
             series += [
                 s
-                for s in _series(reported, ours, "tspin-table2", bench)
+                for s in paper_series(reported, ours, "tspin-table2", bench)
                 if s["method"] == "tspin_noha" and s["side"] == "reported"
             ]  # ours: already in
         sides |= {s["side"] for s in series}
@@ -266,7 +266,7 @@ def draw_average_over_iterations(reported: pd.DataFrame, ours: pd.DataFrame) -> 
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     fig.suptitle(
         "Average score over self-play iterations ("
-        + "; ".join(_sides_caption(sides, errors, line=True))
+        + "; ".join(sides_caption(sides, errors, line=True))
         + ")"
     )
     fig.tight_layout()
@@ -278,130 +278,6 @@ def average_over_iterations(
 ) -> list[Path]:
     """Draw and save `draw_average_over_iterations`."""
     return save(draw_average_over_iterations(reported, ours), out_dir, "average_over_iterations")
-
-
-def _category(x, name: str):
-    return x if x is not None else name
-
-
-def draw_task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str) -> plt.Figure:
-    """Per-task bars per iteration for one paper table; ours hatched beside reported.
-
-    Bars start at 0 (not a dot plot with an axis break): a bar's length is its value, so a
-    zoomed axis would turn HellaSwag's 82.8 against 84.3 into a threefold gap. At 0 the
-    small differences are small, as they are; their sizes are in the tables and in the
-    average curves, whose lines (not bars) may zoom. A row that has a value at this x in
-    another panel but none here is marked 'n/a', never drawn as a zero-height bar.
-    """
-    spec = PAPER_TABLES[key]
-    benches = list(spec.benchmarks)
-    per_bench = {b: _series(reported, ours, key, b) for b in benches}
-    # every row (method, side, name) at every category (iteration, or a non-iterative name),
-    # over all panels: one layout for the whole grid
-    members: dict[object, list[tuple]] = {}
-    for series in per_bench.values():
-        for s in series:
-            row = (s["method"], s["side"], s["name"])
-            for x in s["points"]:
-                members.setdefault(_category(x, s["name"]), [])
-                if row not in members[_category(x, s["name"])]:
-                    members[_category(x, s["name"])].append(row)
-    cats = sorted(c for c in members if isinstance(c, int)) + sorted(
-        c for c in members if isinstance(c, str)
-    )
-    order = list(METHOD_COLORS)
-
-    def rank(row: tuple) -> tuple:
-        m = row[0]
-        return (order.index(m) if m in order else len(order), m, row[1] != "reported")
-
-    slot: dict[tuple, tuple[float, float]] = {}  # (row, category) -> (position, width)
-    for i, c in enumerate(cats):
-        rows = sorted(members[c], key=rank)
-        width = 0.8 / len(rows)
-        for j, row in enumerate(rows):
-            slot[(row, c)] = (i + (j - (len(rows) - 1) / 2) * width, width)
-    ncols = min(4, len(benches))
-    nrows = -(-len(benches) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.9 * nrows), squeeze=False)
-    handles: dict[str, object] = {}
-    drawn = {"sides": set(), "errors": False, "missing": False, "zero": False}
-    for ax, bench in zip(axes.flat, benches, strict=False):
-        series = per_bench[bench]
-        top = 0.0
-        seen = set()
-        for s in series:  # one bar() call per series: per-bar calls dominate the build time
-            row = (s["method"], s["side"], s["name"])
-            pos, widths, heights, errs = [], [], [], []
-            for x, (v, se) in s["points"].items():
-                p, w = slot[(row, _category(x, s["name"]))]
-                seen.add((row, _category(x, s["name"])))
-                pos.append(p)
-                widths.append(w * 0.95)
-                heights.append(v)
-                errs.append(se if se is not None and not np.isnan(se) else 0.0)
-            ours_side = s["side"] == "ours"
-            bar = ax.bar(
-                pos,
-                heights,
-                widths,
-                color=color(s["method"]),
-                alpha=0.55 if ours_side else 0.95,
-                hatch="//" if ours_side else None,
-                edgecolor="black",
-                linewidth=0.4,
-                yerr=errs if any(errs) else None,
-                capsize=2,
-                label=f"{label(s['method'])} ({s['side']})",
-            )
-            handles.setdefault(f"{label(s['method'])} ({s['side']})", bar)
-            zeros = [p for p, h in zip(pos, heights, strict=True) if h == 0]
-            mark_zero(ax, zeros, color(s["method"]))
-            drawn["zero"] |= bool(zeros)
-            drawn["sides"].add(s["side"])
-            drawn["errors"] |= any(errs)
-            top = max(top, *(h + e for h, e in zip(heights, errs, strict=True)))
-        top = top * 1.12 if top > 0 else 1.0
-        absent = [(row, c) for (row, c) in slot if (row, c) not in seen]
-        for row, c in absent:
-            mark_missing(ax, [slot[(row, c)][0]], 0.02 * top, color(row[0]))
-        drawn["missing"] |= bool(absent)
-        ax.set_ylim(0.0, top)
-        xlabels = [("base" if c == -1 else str(c)) if isinstance(c, int) else c for c in cats]
-        short = [
-            t if len(t) <= 14 else label(members[c][0][0])
-            for t, c in zip(xlabels, cats, strict=True)
-        ]
-        named = any(isinstance(c, str) for c in cats)
-        ax.set_xticks(range(len(cats)), short, rotation=30 if named else 0, fontsize=7)
-        ax.set_xlim(-0.6, len(cats) - 0.4)
-        unit = (
-            "score, 1–10" if bench == "mt_bench" else f"{registry_metric(reported, key, bench)}, %"
-        )
-        ax.set_title(f"{DISPLAY.get(bench, bench)} ({unit})")  # unit in the title: fewer texts
-    for ax in axes.flat[len(benches) :]:
-        ax.axis("off")
-    fig.legend(
-        list(handles.values()),
-        list(handles.keys()),
-        loc="lower center",
-        ncol=min(6, len(handles)),
-        frameon=False,
-    )
-    notes = ["y axes start at 0"] + _sides_caption(drawn["sides"], drawn["errors"], line=False)
-    if drawn["zero"]:
-        notes.append("a tick labelled 0: a score of 0")
-    if drawn["missing"]:
-        notes.append("n/a: no value in the table")
-    fig.suptitle(f"{spec.title}: per task\n" + "; ".join(notes))
-    fig.supxlabel("iteration (base = starting model)", y=0.07, fontsize=9)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
-    return fig
-
-
-def task_bars(reported: pd.DataFrame, ours: pd.DataFrame, key: str, out_dir: Path) -> list[Path]:
-    """Draw and save `draw_task_bars`."""
-    return save(draw_task_bars(reported, ours, key), out_dir, f"tasks_{key}")
 
 
 def registry_metric(reported: pd.DataFrame, key: str, bench: str) -> str:

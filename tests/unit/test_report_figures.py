@@ -11,7 +11,7 @@ import pytest
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from spin.report import dynamics_figure, figures, own_results, registry, results
+from spin.report import dynamics_figure, figures, own_results, registry, results, task_bars
 from tests import report_roundtrip as roundtrip
 
 REPORTED = registry.load()
@@ -60,7 +60,7 @@ def bars_at(ax, x: float) -> list[Rectangle]:
 
 @pytest.mark.parametrize("key", list(registry.PAPER_TABLES))
 def test_bar_axes_start_at_zero(key):
-    fig = figures.draw_task_bars(REPORTED, EMPTY, key)
+    fig = task_bars.draw_task_bars(REPORTED, EMPTY, key)
     panels = [ax for ax in fig.axes if ax.patches]
     assert len(panels) == len(registry.PAPER_TABLES[key].benchmarks)
     for ax in panels:
@@ -72,7 +72,7 @@ def test_bar_axes_start_at_zero(key):
 def test_hellaswag_bars_are_as_long_as_their_values():
     """HellaSwag 82.8 (base) against 84.3 (SPIN iter0): bar lengths in the ratio of the
     values (1.02), not a threefold gap."""
-    fig = figures.draw_task_bars(REPORTED, EMPTY, "tspin-table1")
+    fig = task_bars.draw_task_bars(REPORTED, EMPTY, "tspin-table1")
     ax = panel(fig, "HellaSwag")
     heights = sorted(p.get_height() for p in ax.patches)
     assert heights[-1] / heights[0] < 1.05
@@ -82,7 +82,7 @@ def test_hellaswag_bars_are_as_long_as_their_values():
 def test_zero_and_missing_draw_differently():
     """Ours at SPIN iter1 scores 0 on GSM8k and has no ARC value (but has one elsewhere)."""
     mine = ours(spin_result("SPIN iter1", 1, {"gsm8k": 0.0, "hellaswag": 80.0, "mmlu": 55.0}))
-    fig = figures.draw_task_bars(REPORTED, mine, "spin-table2")
+    fig = task_bars.draw_task_bars(REPORTED, mine, "spin-table2")
     gsm, arc = panel(fig, "GSM8k"), panel(fig, "ARC")
     # ours is hatched; find its slot at iteration 1 from the GSM8k panel
     hatched = [p for p in gsm.patches if p.get_hatch() == "//"]
@@ -100,7 +100,7 @@ def test_zero_and_missing_draw_differently():
 
 
 def test_titles_and_legends_name_only_what_is_drawn():
-    fig = figures.draw_task_bars(REPORTED, EMPTY, "tspin-table1")
+    fig = task_bars.draw_task_bars(REPORTED, EMPTY, "tspin-table1")
     title = fig._suptitle.get_text()
     assert "reported: plain bars" in title
     for absent in ("ours", "hatched", "n/a", "stderr", "do not start"):
@@ -111,7 +111,7 @@ def test_titles_and_legends_name_only_what_is_drawn():
     assert set(labels) == drawn
 
     mine = ours(spin_result("SPIN iter1", 1, {"gsm8k": 30.0}))
-    fig = figures.draw_task_bars(REPORTED, mine, "spin-table2")
+    fig = task_bars.draw_task_bars(REPORTED, mine, "spin-table2")
     assert "ours: hatched bars, ± 1 stderr" in fig._suptitle.get_text()
     assert "SPIN (ours)" in [t.get_text() for t in fig.legends[0].get_texts()]
 
@@ -273,7 +273,7 @@ def test_a_new_method_in_a_paper_suite_gets_its_own_bars_and_curve():
     new["model"]["method"] = "newmethod"
     new["average"] = 20.5
     mine = ours(new)
-    bars = figures.draw_task_bars(REPORTED, mine, "spin-table2")
+    bars = task_bars.draw_task_bars(REPORTED, mine, "spin-table2")
     assert "newmethod (ours)" in [t.get_text() for t in bars.legends[0].get_texts()]
     gsm = panel(bars, "GSM8k")
     assert 41.0 in [p.get_height() for p in gsm.patches if p.get_hatch() == "//"]
