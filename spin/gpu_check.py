@@ -208,41 +208,12 @@ def check_bf16_master_step(model: Path, work: Path) -> dict:
     return result
 
 
-def check_fsdp2_one_process(model: Path, work: Path) -> dict:
+def _one_process_step(model: Path, work: Path, config: str, check: str) -> dict:
+    """One SPIN step through `spin train` under `accelerate launch` with `config` on one
+    process, as the pipeline launches it; its train_result.json."""
     from spin.pipeline.stages import train_command
 
-    out = work / "fsdp2-step"
-    cmd = train_command(
-        "spin",
-        model,
-        _dataset(model, work, "pairs"),
-        out,
-        _training(),
-        0,
-        "bfloat16",
-        str(ROOT / "replication/accelerate/fsdp2-8gpu.yaml"),
-    )
-    i = cmd.index("--config_file") + 2
-    cmd[i:i] = ["--num_processes", "1"]
-    res = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=BUDGETS["fsdp2_one_process"] - 5
-    )
-    if res.returncode != 0:
-        raise RuntimeError(f"accelerate launch exited {res.returncode}: {res.stderr[-600:]}")
-    history = json.loads((out / "train_result.json").read_text())["log_history"]
-    losses = [e["loss"] for e in history if "loss" in e]
-    return {**_changed_share(model, out / "model"), "losses": losses, "passed": bool(losses)}
-
-
-def check_zero3_one_process(model: Path, work: Path, config: str = "zero3-8gpu.yaml") -> dict:
-    """One SPIN step under DeepSpeed ZeRO-3 (`config`, on one process), through `spin train`
-    as the pipeline launches it. The stage itself stops on a step-0 violation
-    (spin.train.invariants); this reports its numbers."""
-    import math
-
-    from spin.pipeline.stages import train_command
-
-    out = work / "zero3-step"
+    out = work / check
     cmd = train_command(
         "spin",
         model,
@@ -255,14 +226,28 @@ def check_zero3_one_process(model: Path, work: Path, config: str = "zero3-8gpu.y
     )
     i = cmd.index("--config_file") + 2
     cmd[i:i] = ["--num_processes", "1"]
-    res = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=BUDGETS["zero3_one_process"] - 5
-    )
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=BUDGETS[check] - 5)
     if res.returncode != 0:
         raise RuntimeError(f"accelerate launch exited {res.returncode}: {res.stderr[-600:]}")
     result = json.loads((out / "train_result.json").read_text())
-    losses = [e["loss"] for e in result["log_history"] if "loss" in e]
-    sharding = result["sharding"]
+    result["losses"] = [e["loss"] for e in result["log_history"] if "loss" in e]
+    result["model"] = out / "model"
+    return result
+
+
+def check_fsdp2_one_process(model: Path, work: Path) -> dict:
+    result = _one_process_step(model, work, "fsdp2-8gpu.yaml", "fsdp2_one_process")
+    losses = result["losses"]
+    return {**_changed_share(model, result["model"]), "losses": losses, "passed": bool(losses)}
+
+
+def check_zero3_one_process(model: Path, work: Path) -> dict:
+    """The step under the paper's DeepSpeed ZeRO-3 config. The stage itself stops on a
+    step-0 violation (spin.train.invariants); this reports its numbers."""
+    import math
+
+    result = _one_process_step(model, work, "zero3-8gpu.yaml", "zero3_one_process")
+    losses, sharding = result["losses"], result["sharding"]
     return {
         "zero_stage": sharding["zero_stage"],
         "partitioned_at_load": sharding["zero3_partitioned_at_load"],

@@ -1,4 +1,5 @@
-"""FSDP on CPU processes under `accelerate launch`: the micro runs' stand-in for ZeRO-3.
+"""FSDP on CPU processes under `accelerate launch`: the micro runs of FSDP recipes and the
+launcher tests.
 
 accelerate 1.15 turns its FSDP plugin on only for GPU-like devices. In
 `AcceleratorState.__init__` (accelerate/state.py) the plugin is kept only when
