@@ -197,6 +197,7 @@ def _checkpoint(g: Graph, exp: Experiment, model: ModelStage, info: dict, prep: 
             config=exp.eval,
             model=model,
             data=prep if suite == "tiny" else None,
+            fastchat_model_id=exp.model.name_or_path if suite == "mt-bench" else "",
         )
         g.stages.append(stage)
         g.evals.append((stage, info))

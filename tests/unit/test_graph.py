@@ -78,3 +78,17 @@ def test_sft_only_experiment_evaluates_its_sft_output():
     assert model.kind == "sft" and info["name"] == "mistral-7b-v0.1 (our SFT)"
     assert model.config.learning_rate == 2e-5 and model.config.chat_template == "zephyr"
     assert [s.suite for s, _ in graph.evals] == ["openllm-v1"]
+
+
+def test_mt_bench_is_prompted_with_the_recipes_model_id_for_fastchat():
+    """gen_model_answer picks FastChat's template by --model-id; a checkpoint folder's name
+    ("model") would get its one_shot fallback, so the Eval stage passes the recipe's model."""
+    from spin.pipeline.stages import Eval
+
+    exp = load_experiment(TINY.parent / "spin-zephyr-7b.yaml")
+    evals = [s for s in build_graph(exp).stages if isinstance(s, Eval)]
+    mt = [s for s in evals if s.suite == "mt-bench"]
+    assert mt and all(s.fastchat_model_id == "alignment-handbook/zephyr-7b-sft-full" for s in mt)
+    assert all(s.params()["fastchat_model_id"] == s.fastchat_model_id for s in mt)
+    # the other suites' keys do not carry it
+    assert all("fastchat_model_id" not in s.params() for s in evals if s.suite != "mt-bench")

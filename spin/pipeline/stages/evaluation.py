@@ -145,6 +145,11 @@ class Eval(Stage):
     data: Prepare | None = None
     """The tiny suite's questions (the prepared eval.jsonl); other suites read the Hub or
     config.data_dir."""
+    fastchat_model_id: str = ""
+    """MT-Bench only: the model id FastChat picks its conversation template by, as
+    gen_model_answer's --model-id (the recipe's model, e.g. alignment-handbook/zephyr-7b-
+    sft-full: FastChat's zephyr template). A checkpoint's folder name ("model") would get
+    FastChat's one_shot fallback."""
 
     @property
     def results_file(self) -> str:
@@ -166,6 +171,8 @@ class Eval(Stage):
         }
         if self.data_dir:  # only when set: the keys of Hub evaluations stay as they were
             params["data_dir"] = self.data_dir
+        if self.suite == "mt-bench":  # the prompts' template depends on it
+            params["fastchat_model_id"] = self.fastchat_model_id
         return params
 
     def argv(self, ctx: StageContext) -> list[str]:
@@ -190,6 +197,7 @@ class Eval(Stage):
             *(["--data-dir", self.data_dir] if self.data_dir else []),
             "--model-name",
             Path(path).name,
+            *(["--fastchat-model-id", self.fastchat_model_id] if self.suite == "mt-bench" else []),
             "--method",
             "pending",
             "--base-model",
