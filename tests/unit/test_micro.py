@@ -13,9 +13,9 @@ from spin.errors import ConfigError, DataError
 from spin.micro import (
     ACCELERATE_CONFIG,
     EVAL_LIMIT,
+    FSDP_CONFIG,
     MAX_LENGTH,
     NUM_PROMPTS,
-    FSDP_CONFIG,
     ZERO3_CONFIG,
     micro_launch_config,
     micro_overrides,
