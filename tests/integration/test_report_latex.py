@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(
 
 def compile_log(fragments: list[str], tmp_path: Path) -> str:
     """pdflatex on a minimal article holding the fragments; the log, after checking it."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "doc.tex").write_text(latex.document(fragments), encoding="ascii")
     run = subprocess.run(
         [PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"],
@@ -73,3 +74,18 @@ def test_a_filtered_query_compiles_too(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "GSM8k" in out and "MMLU" not in out
     compile_log([out], tmp_path)
+
+
+def test_a_report_of_the_demos_results_compiles(tmp_path):
+    """Every .tex a report of the tiny demo's results writes (its own table of the 14 models,
+    and the papers' tables beside it) compiles and fits."""
+    from tests import report_roundtrip
+
+    res, out = tmp_path / "results", tmp_path / "out"
+    report_roundtrip.write_demo_results(res)
+    argv = ["report", "--results-dir", str(res), "--output-dir", str(out), "--figures", "none"]
+    assert cli.main(argv) == 0
+    fragments = [p.read_text(encoding="utf-8") for p in sorted((out / "tables").glob("*.tex"))]
+    assert any("results-tiny" in p.name for p in (out / "tables").glob("*.tex"))
+    log = compile_log(fragments, tmp_path / "pdf")
+    assert "Output written on doc.pdf" in log.replace("\n", "")
