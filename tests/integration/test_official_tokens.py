@@ -189,6 +189,7 @@ def test_the_trainers_batches_are_the_official_tokens(tmp_path, mistral_micro, t
     from spin.config import TrainingConfig
     from spin.train.arguments import load_for_training
     from spin.train.dataset import ROLES, build_dataset
+    from spin.train.reference import reference_table
     from spin.train.spin_trainer import build_spin_trainer, dpo_config
     from spin.train.triplet import build_triplet_trainer, triplet_args
 
@@ -237,6 +238,8 @@ def test_the_trainers_batches_are_the_official_tokens(tmp_path, mistral_micro, t
             )
             labels = batch["input_ids"][row].masked_fill(batch["completion_mask"][row] == 0, -100)
             assert labels[:length].tolist() == want[role]["labels"]
+    if kind == "pairs":  # SPIN's reference pass, which train() runs at on_train_begin
+        trainer.reference_logps = reference_table(trainer, roles)
     loss = trainer.compute_loss(trainer.model, trainer._prepare_inputs(batch))
     assert torch.isfinite(loss)
 
