@@ -130,7 +130,9 @@ def spin_trainer_class():
                 out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             finally:
                 hook.remove()
-            # What TRL summed: the per-token log-probs as the forward returned them.
+            # What TRL summed: the per-token log-probs as the forward returned them (float32
+            # under every launcher, fp32_outputs; recorded so the launcher tests can see it).
+            self.step0.record["summed_dtype"] = str(captured[-1].dtype).removeprefix("torch.")
             policy = captured[-1].sum(dim=1)
             tokens = inputs["completion_mask"].sum(dim=1)
             delta = policy - ref.T.reshape(-1).to(policy.dtype)
