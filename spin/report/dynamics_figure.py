@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from spin import method as methods
 from spin.report.figures import color, label, save, value_limits
+from spin.report.results import dynamics_frame
 
 ROLES = {
     "real": ("y (annotated)", "-", "o"),
@@ -44,23 +45,7 @@ def frame(dynamics: list[dict]) -> pd.DataFrame:
     """Long form of spin-dynamics/1 objects (spin.report.results.scan) with every quantity
     this figure draws, the per-token log-likelihoods included: method, arm, iteration, seed,
     split, quantity, value. Nulls (no y₀ for pairs) are left out."""
-    rows = [
-        {
-            "method": d["method"],
-            "arm": d.get("arm", d["method"]),
-            "iteration": d["iteration"],
-            "seed": d.get("seed"),
-            "split": split,
-            "quantity": key,
-            "value": float(values[key]),
-        }
-        for d in dynamics
-        for split, values in d["splits"].items()
-        for key in QUANTITIES
-        if isinstance(values.get(key), int | float) and not isinstance(values.get(key), bool)
-    ]
-    columns = ["method", "arm", "iteration", "seed", "split", "quantity", "value"]
-    return pd.DataFrame(rows, columns=columns)
+    return dynamics_frame(dynamics, QUANTITIES)
 
 
 def reward_formula(method: str) -> str:

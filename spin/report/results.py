@@ -333,13 +333,15 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     return out[cols]
 
 
-def dynamics_frame(dynamics: list[dict]) -> pd.DataFrame:
-    """Long form of training dynamics: method, arm, iteration, seed, split, quantity, value."""
+def dynamics_frame(dynamics: list[dict], keys: tuple[str, ...] = DYNAMICS_KEYS) -> pd.DataFrame:
+    """Long form of training dynamics: method, arm, iteration, seed, split, quantity, value,
+    for the quantities `keys`; nulls and non-numbers (no y₀ for pairs) are left out."""
     rows = []
     for d in dynamics:
         for split, values in d["splits"].items():
-            for key in DYNAMICS_KEYS:
-                if values.get(key) is not None:
+            for key in keys:
+                value = values.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
                     rows.append(
                         {
                             "method": d["method"],
@@ -348,7 +350,7 @@ def dynamics_frame(dynamics: list[dict]) -> pd.DataFrame:
                             "seed": d.get("seed"),
                             "split": split,
                             "quantity": key,
-                            "value": float(values[key]),
+                            "value": float(value),
                         }
                     )
     return pd.DataFrame(
