@@ -2,19 +2,36 @@
 the built package as spin/_build_info.py, so a non-editable install (`pip install .` from a
 clone, or from git+URL) still knows the commit it was built from (spin.provenance).
 
-Loaded by setuptools from the source tree before the package is built: it imports only
-spin.provenance, which needs nothing but the standard library.
+Loaded by setuptools from this file alone, before the package exists: it imports nothing
+from spin.
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from setuptools.command.build_py import build_py
 
-from spin.provenance import repository_commit  # stdlib only: safe before the build
-
 INFO = '"""Written by spin/_build.py when this package was built."""\n\nGIT_COMMIT = {commit!r}\n'
+
+
+def source_commit(root: Path) -> str:
+    """HEAD of the source tree being built (+'-dirty' for uncommitted changes to tracked
+    files), or '' when it is not a git checkout (an sdist) or git is missing."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root.resolve():
+            return ""  # an unpacked sdist inside some other repository
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return ""
 
 
 class BuildPy(build_py):
@@ -24,7 +41,7 @@ class BuildPy(build_py):
         super().run()
         if self.editable_mode:  # an editable install runs from the clone: git answers there
             return
-        commit = repository_commit(Path.cwd()) or ""
+        commit = source_commit(Path.cwd())
         target = Path(self.build_lib) / "spin" / "_build_info.py"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(INFO.format(commit=commit))
