@@ -3,7 +3,8 @@ the built package as spin/_build_info.py, so a non-editable install (`pip instal
 clone, or from git+URL) still knows the commit it was built from (spin.provenance).
 
 Loaded by setuptools from this file alone, before the package exists: it imports nothing
-from spin.
+from spin (so source_commit repeats spin.provenance.repository_commit's few git calls;
+`import spin.provenance` here fails the editable install: spin is not importable then).
 """
 
 from __future__ import annotations
